@@ -1,0 +1,237 @@
+// Package config is Gatehouse's configuration tree: defaults, strict YAML loading
+// (unknown keys are errors), environment overrides for secrets, and a pure Validate
+// that reports every problem at once with its YAML path and line.
+//
+// It must never read files other than the one it is given, open network connections,
+// or log: it only describes what the operator asked for.
+package config
+
+import "time"
+
+// Config is the whole configuration file. Every field has a default (see Default);
+// a zero value in a loaded file means "use the default" only where a comment says so.
+type Config struct {
+	// Issuer is the public base URL of the HTTPS listener, used as the JWT "iss" and
+	// in the discovery document, e.g. "https://api.example.com". Required.
+	Issuer string `yaml:"issuer"`
+	// Store is the database URL: "sqlite://PATH" (embedded default) or
+	// "postgres://user@host:5432/db?sslmode=...". Required.
+	Store string `yaml:"store"`
+	// Cache is where shared fast state lives (rate-limit counters, revocations,
+	// bans): "memory" (default, one process) or "redis://host:6379/0".
+	Cache string `yaml:"cache"`
+	// KEK names the key-encryption key that seals private data at rest:
+	// "file://PATH" (32 random bytes, raw or base64) or "env://VAR". Required.
+	KEK string `yaml:"kek"`
+
+	Server   Server   `yaml:"server"`
+	Admin    Admin    `yaml:"admin"`
+	Tokens   Tokens   `yaml:"tokens"`
+	Keys     Keys     `yaml:"keys"`
+	Identity Identity `yaml:"identity"`
+	Audit    Audit    `yaml:"audit"`
+	Log      Log      `yaml:"log"`
+	// Services are machine credentials for backends (token introspection, admin API).
+	Services []Service `yaml:"services"`
+	// Plans maps a plan name to its request quota, e.g. {free: "100/h"}.
+	Plans map[string]string `yaml:"plans"`
+	// Upstreams are the APIs Gatehouse protects, by name.
+	Upstreams map[string]Upstream `yaml:"upstreams"`
+	// Routes are matched in order; the first match wins. Unmatched paths get 404.
+	Routes []Route `yaml:"routes"`
+}
+
+// Server is the public HTTPS listener.
+type Server struct {
+	// Listen is the HTTPS address. Default "127.0.0.1:8443".
+	Listen string `yaml:"listen"`
+	TLS    TLS    `yaml:"tls"`
+	// MaxBodyBytes caps request bodies (413 beyond). Default 1 MiB.
+	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	// MaxHeaderBytes caps request headers. Default 32 KiB.
+	MaxHeaderBytes int `yaml:"max_header_bytes"`
+	// ReadHeaderTimeout bounds slow clients (slowloris). Default 5s.
+	ReadHeaderTimeout Duration `yaml:"read_header_timeout"`
+	// ReadTimeout, WriteTimeout and IdleTimeout: defaults 30s, 60s, 120s.
+	ReadTimeout  Duration `yaml:"read_timeout"`
+	WriteTimeout Duration `yaml:"write_timeout"`
+	IdleTimeout  Duration `yaml:"idle_timeout"`
+	// ShutdownTimeout is how long in-flight requests may finish after SIGTERM. Default 20s.
+	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
+	// TrustedProxies are CIDRs whose X-Forwarded-For / X-Request-Id are believed.
+	// Default none: the client IP is the TCP peer.
+	TrustedProxies []string `yaml:"trusted_proxies"`
+}
+
+// TLS names the certificate files. Both are required: Gatehouse never serves plain HTTP.
+type TLS struct {
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	// MinVersion is "1.2" (default) or "1.3".
+	MinVersion string `yaml:"min_version"`
+}
+
+// Admin is the admin listener (metrics, admin API, dashboard).
+type Admin struct {
+	// Listen is the admin address. Default "127.0.0.1:9090". Empty string after
+	// loading means the default; set Disabled to turn the listener off.
+	Listen   string `yaml:"listen"`
+	Disabled bool   `yaml:"disabled"`
+}
+
+// Tokens are the access- and refresh-token rules.
+type Tokens struct {
+	// Audience is the access token "aud". Default ["gatehouse"].
+	Audience []string `yaml:"audience"`
+	// Algorithm is "ES256" (default) or "EdDSA".
+	Algorithm string `yaml:"algorithm"`
+	// AccessTTL is the access-token lifetime. Default 15m; at most 1h.
+	AccessTTL Duration `yaml:"access_ttl"`
+	// RefreshIdleTTL: a session unused this long dies. Default 30d.
+	RefreshIdleTTL Duration `yaml:"refresh_idle_ttl"`
+	// RefreshAbsoluteTTL: a session dies this long after login whatever happens. Default 90d.
+	RefreshAbsoluteTTL Duration `yaml:"refresh_absolute_ttl"`
+	// ReuseLeeway: the immediately previous refresh token presented within this
+	// time of its rotation returns the current successor instead of revoking the
+	// family. Default 10s; at most 60s; 0 disables the leeway.
+	ReuseLeeway Duration `yaml:"reuse_leeway"`
+	// Scope is the default "scope" claim of tokens. Default "api".
+	Scope string `yaml:"scope"`
+}
+
+// Keys is the signing-key schedule.
+type Keys struct {
+	// RotationInterval is how long a key stays active. Default 30d; 0 disables
+	// scheduled rotation (manual `gatehouse keys rotate` still works).
+	RotationInterval Duration `yaml:"rotation_interval"`
+	// JWKSCacheTTL is the Cache-Control max-age of /.well-known/jwks.json and the
+	// time a retiring key stays published beyond the longest token lifetime. Default 5m.
+	JWKSCacheTTL Duration `yaml:"jwks_cache_ttl"`
+	// ReloadInterval is how often a replica re-reads the key ring from the store. Default 1m.
+	ReloadInterval Duration `yaml:"reload_interval"`
+}
+
+// Identity holds account rules.
+type Identity struct {
+	Password Password `yaml:"password"`
+	Lockout  Lockout  `yaml:"lockout"`
+	// DefaultPlan is given to new accounts. Default "free".
+	DefaultPlan string `yaml:"default_plan"`
+	// DefaultRoles are given to new accounts. Default none.
+	DefaultRoles []string `yaml:"default_roles"`
+	// SignupDisabled turns off POST /auth/v1/signup.
+	SignupDisabled bool `yaml:"signup_disabled"`
+	// RequireVerifiedEmail blocks token issuance until the email is verified.
+	RequireVerifiedEmail bool `yaml:"require_verified_email"`
+}
+
+// Password is the NIST SP 800-63B password policy and the argon2id cost.
+type Password struct {
+	// MinLength in characters (Unicode code points). Default 8; at least 8.
+	MinLength int `yaml:"min_length"`
+	// MaxLength in characters. Default 128; at least 64.
+	MaxLength int `yaml:"max_length"`
+	// Blocklist rejects the shipped list of common passwords. Default true.
+	Blocklist *bool `yaml:"blocklist"`
+	// Argon2 cost. Defaults are the OWASP floor: memory 19456 KiB, iterations 2,
+	// parallelism 1. Lower values are rejected.
+	Argon2 Argon2 `yaml:"argon2"`
+	// MaxConcurrentHashes bounds simultaneous argon2id computations so that a login
+	// flood cannot starve proxied traffic. Default: the number of CPUs.
+	MaxConcurrentHashes int `yaml:"max_concurrent_hashes"`
+	// HashQueueTimeout is how long a login waits for a hashing slot before 503. Default 2s.
+	HashQueueTimeout Duration `yaml:"hash_queue_timeout"`
+}
+
+// Argon2 is the argon2id cost.
+type Argon2 struct {
+	MemoryKiB   uint32 `yaml:"memory_kib"`
+	Iterations  uint32 `yaml:"iterations"`
+	Parallelism uint8  `yaml:"parallelism"`
+}
+
+// Lockout is the online-guessing defence.
+type Lockout struct {
+	// AccountFailures failed logins per account within Window lock it for Window. Default 5.
+	AccountFailures int `yaml:"account_failures"`
+	// IPFailures failed logins per client IP within Window block that IP for Window. Default 50.
+	IPFailures int `yaml:"ip_failures"`
+	// Window is the counting window and the lock duration. Default 15m.
+	Window Duration `yaml:"window"`
+}
+
+// Audit chooses where audit events go.
+type Audit struct {
+	// Log writes each event as a JSON log line. Default true.
+	Log *bool `yaml:"log"`
+	// Store keeps events in the database (queryable). Default true.
+	Store *bool `yaml:"store"`
+	// Retention is how long stored events are kept. Default 90d.
+	Retention Duration `yaml:"retention"`
+}
+
+// Log is the process log.
+type Log struct {
+	// Level is "debug", "info" (default), "warn" or "error".
+	Level string `yaml:"level"`
+	// Format is "json" (default) or "text".
+	Format string `yaml:"format"`
+}
+
+// Service is a machine credential for backends.
+type Service struct {
+	// ID is the client id, e.g. "notes-backend".
+	ID string `yaml:"id"`
+	// SecretHash is the argon2id PHC hash of the secret (`gatehouse` prints one), or
+	// use SecretEnv to read the plaintext secret from an environment variable.
+	SecretHash string `yaml:"secret_hash"`
+	SecretEnv  string `yaml:"secret_env"`
+	// Permissions: "introspect", "admin".
+	Permissions []string `yaml:"permissions"`
+}
+
+// Upstream is one protected API.
+type Upstream struct {
+	// URL is the upstream base URL, e.g. "http://127.0.0.1:9000".
+	URL string `yaml:"url"`
+	// Timeout bounds one upstream round trip (504 beyond). Default 30s.
+	Timeout Duration `yaml:"timeout"`
+	// OpenAPI is an optional OpenAPI document path for request/response protection.
+	OpenAPI string `yaml:"openapi"`
+}
+
+// Route is one protected path.
+type Route struct {
+	// Name identifies the route in logs and metrics. Default "METHODS path".
+	Name string `yaml:"name"`
+	// Methods, e.g. [GET, POST]. Default: all.
+	Methods []string `yaml:"methods"`
+	// Path is a pattern with named parameters, e.g. "/v1/notes/{id}". Required.
+	Path string `yaml:"path"`
+	// Upstream names an entry of Upstreams. Required.
+	Upstream string `yaml:"upstream"`
+	// Access is "public", "authenticated" (default), or set Roles/Scopes.
+	Access string   `yaml:"access"`
+	Roles  []string `yaml:"roles"`
+	Scopes []string `yaml:"scopes"`
+	// MFA "required" admits only tokens whose amr holds a second factor.
+	MFA string `yaml:"mfa"`
+	// Allow is a CEL rule on the request; ResponseAllow a CEL rule on the upstream's
+	// JSON response (failing it returns 404).
+	Allow         string `yaml:"allow"`
+	ResponseAllow string `yaml:"response_allow"`
+	// ForwardAuthorization forwards the client's Authorization header upstream.
+	ForwardAuthorization bool `yaml:"forward_authorization"`
+	// RateLimits are extra limits on this route, e.g. ["10/s per ip"].
+	RateLimits []string `yaml:"rate_limits"`
+	// Quota applies the caller's plan quota on this route.
+	Quota bool `yaml:"quota"`
+	// MaxBodyBytes overrides server.max_body_bytes for this route.
+	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+}
+
+// Duration is a time.Duration written in YAML as "15m", "36h" or "30d".
+type Duration time.Duration
+
+// D returns the value as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
