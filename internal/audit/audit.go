@@ -1,0 +1,104 @@
+package audit
+
+import (
+	"context"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/store"
+	"github.com/google/uuid"
+)
+
+// Event types. The set is closed: detectors and dashboards match on these names.
+const (
+	UserCreated        = "user_created"
+	LoginSucceeded     = "login_succeeded"
+	LoginFailed        = "login_failed"
+	AccountLocked      = "account_locked"
+	AccountUnlocked    = "account_unlocked"
+	TokenRefreshed     = "token_refreshed"
+	RefreshTokenReused = "refresh_token_reused"
+	SessionRevoked     = "session_revoked"
+	KeyRotated         = "key_rotated"
+	RolesChanged       = "roles_changed"
+)
+
+// Sink keeps events; *store.DB is one.
+type Sink interface {
+	InsertEvent(ctx context.Context, e *store.Event) error
+}
+
+// Options configure a Recorder. Zero values are usable.
+type Options struct {
+	// Logger receives one JSON line per event when Log is true. nil: events are not logged.
+	Logger *slog.Logger
+	// Sink stores events. nil: events are not stored.
+	Sink Sink
+	// Now is the clock. nil: time.Now.
+	Now func() time.Time
+}
+
+// Recorder writes events to the log and the store.
+type Recorder struct {
+	logger     *slog.Logger
+	sink       Sink
+	now        func() time.Time
+	sinkErrors atomic.Int64
+}
+
+// New returns a Recorder.
+func New(opts Options) *Recorder {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Recorder{logger: opts.Logger, sink: opts.Sink, now: opts.Now}
+}
+
+// Record fills in the event's id and time and writes it. It never fails the caller:
+// losing an audit row must not turn a login into an error, but it is logged and counted.
+func (r *Recorder) Record(ctx context.Context, e store.Event) {
+	if r == nil {
+		return
+	}
+	if e.ID == "" {
+		e.ID = uuid.NewString()
+	}
+	if e.Time.IsZero() {
+		e.Time = r.now().UTC()
+	}
+	if r.logger != nil {
+		attrs := []slog.Attr{
+			slog.String("event", e.Type),
+			slog.String("event_id", e.ID),
+		}
+		for _, kv := range [][2]string{{"user_id", e.UserID}, {"session_id", e.SessionID}, {"ip", e.IP}, {"request_id", e.RequestID}} {
+			if kv[1] != "" {
+				attrs = append(attrs, slog.String(kv[0], kv[1]))
+			}
+		}
+		if len(e.Detail) > 0 {
+			d := make([]any, 0, len(e.Detail))
+			for k, v := range e.Detail {
+				d = append(d, slog.String(k, v))
+			}
+			attrs = append(attrs, slog.Group("detail", d...))
+		}
+		r.logger.LogAttrs(ctx, slog.LevelInfo, "audit", attrs...)
+	}
+	if r.sink != nil {
+		// Detach from the request's cancellation: a client hanging up must not
+		// erase the record of what it did.
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := r.sink.InsertEvent(sctx, &e); err != nil {
+			r.sinkErrors.Add(1)
+			if r.logger != nil {
+				r.logger.LogAttrs(ctx, slog.LevelError, "audit event not stored", slog.String("event_id", e.ID), slog.String("error", err.Error()))
+			}
+		}
+	}
+}
+
+// SinkErrors is the number of events that could not be stored.
+func (r *Recorder) SinkErrors() int64 { return r.sinkErrors.Load() }

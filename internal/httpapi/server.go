@@ -1,0 +1,165 @@
+package httpapi
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/identity"
+	"github.com/gatehouse-dev/gatehouse/internal/reqctx"
+	"github.com/gatehouse-dev/gatehouse/internal/store"
+	"github.com/gatehouse-dev/gatehouse/internal/token"
+)
+
+// Accounts is the account service.
+type Accounts interface {
+	Signup(ctx context.Context, email, password string, m identity.Meta) (*store.User, error)
+	Login(ctx context.Context, email, password string, m identity.Meta) (*store.User, error)
+	User(ctx context.Context, id string) (*store.User, error)
+	Email(u *store.User) (string, error)
+	RevokeSessions(ctx context.Context, userID, exceptID, reason string, m identity.Meta) ([]string, error)
+}
+
+// Families runs refresh-token families.
+type Families interface {
+	Start(ctx context.Context, l token.Login) (*store.Session, string, error)
+	Refresh(ctx context.Context, presented string) (*token.Refreshed, error)
+	Lookup(ctx context.Context, presented string) (*store.Session, error)
+}
+
+// AccessTokens mints and verifies access tokens.
+type AccessTokens interface {
+	Mint(s token.Subject) (string, *token.Claims, error)
+	Verify(tok string) (*token.Claims, error)
+	TTL() time.Duration
+}
+
+// Sessions reads and revokes sessions.
+type Sessions interface {
+	SessionByID(ctx context.Context, id string) (*store.Session, error)
+	ListSessions(ctx context.Context, userID string, now time.Time) ([]store.Session, error)
+	RevokeSession(ctx context.Context, id, reason string, at time.Time) (bool, error)
+}
+
+// KeySet publishes the public signing keys.
+type KeySet interface {
+	JWKS() []byte
+}
+
+// Recorder records audit events.
+type Recorder interface {
+	Record(ctx context.Context, e store.Event)
+}
+
+// Deps are the server's dependencies. All are required unless noted.
+type Deps struct {
+	Logger   *slog.Logger
+	Accounts Accounts
+	Families Families
+	Access   AccessTokens
+	Sessions Sessions
+	Keys     KeySet
+	Audit    Recorder
+	// Revocations, optional, is told about every revoked session.
+	Revocations identity.RevocationPublisher
+	// Ready reports readiness for /readyz; nil means always ready.
+	Ready func(ctx context.Context) error
+	// Proxies are trusted proxies (client IP and request id).
+	Proxies reqctx.Proxies
+	// Fallback serves everything not in the identity API (the gateway); nil → 404.
+	Fallback http.Handler
+	Now      func() time.Time
+
+	Issuer               string
+	Algorithm            string // "ES256" or "EdDSA", for discovery
+	Scope                string // scope claim of issued tokens
+	MaxBodyBytes         int64  // 0 → 1 MiB
+	JWKSCacheTTL         time.Duration
+	RequireVerifiedEmail bool
+}
+
+// NewServer returns the public HTTP handler.
+func NewServer(d Deps) http.Handler {
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
+	}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.MaxBodyBytes <= 0 {
+		d.MaxBodyBytes = 1 << 20
+	}
+	if d.Scope == "" {
+		d.Scope = "api"
+	}
+	if d.Algorithm == "" {
+		d.Algorithm = "ES256"
+	}
+	mux := http.NewServeMux()
+	addRoutes(mux, &d)
+	var h http.Handler = mux
+	// Outermost first, as a request meets them.
+	h = securityHeaders(h)
+	h = limitBody(d.MaxBodyBytes, h)
+	h = recoverer(d.Logger, errorWriter{d.Logger}, h)
+	h = requestScope(d.Proxies, h)
+	return h
+}
+
+// requestScope gives every request its id and client IP before anything else runs,
+// so every log line and error carries them.
+func requestScope(p reqctx.Proxies, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sc := &reqctx.Scope{RequestID: p.RequestID(r), ClientIP: p.ClientIP(r)}
+		w.Header().Set("X-Request-Id", sc.RequestID)
+		next.ServeHTTP(w, r.WithContext(reqctx.With(r.Context(), sc)))
+	})
+}
+
+func recoverer(log *slog.Logger, ew errorWriter, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				log.ErrorContext(r.Context(), "panic", "request_id", reqctx.From(r.Context()).RequestID, "panic", v)
+				ew.problem(w, r, errPanic)
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+type panicError struct{}
+
+func (panicError) Error() string { return "handler panic" }
+
+var errPanic error = panicError{}
+
+// limitBody caps every request body; reading past the cap fails with
+// *http.MaxBytesError, which the error writer turns into 413.
+func limitBody(n int64, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength > n {
+			errorWriter{}.problem(w, r, &http.MaxBytesError{Limit: n})
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, n)
+		next.ServeHTTP(w, r)
+	})
+}
+
+// securityHeaders are set on every response. HSTS because Gatehouse only ever
+// serves HTTPS: browsers and WebViews must never try plain HTTP again.
+func securityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("X-Frame-Options", "DENY")
+		next.ServeHTTP(w, r)
+	})
+}
