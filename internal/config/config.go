@@ -1,9 +1,3 @@
-// Package config is Gatehouse's configuration tree: defaults, strict YAML loading
-// (unknown keys are errors), environment overrides for secrets, and a pure Validate
-// that reports every problem at once with its YAML path and line.
-//
-// It must never read files other than the one it is given, open network connections,
-// or log: it only describes what the operator asked for.
 package config
 
 import "time"
