@@ -1,0 +1,18 @@
+package store
+
+import (
+	"context"
+	"time"
+)
+
+// Forgive takes one hit back from key's counter in its current window (a sign-in
+// that was counted before the password was checked turned out to be right). It
+// never goes below zero and never touches an expired window. Forgiving a key
+// without a counter is not an error.
+func (db *DB) Forgive(ctx context.Context, key string, now time.Time) error {
+	q := rebind(db.dialect, `UPDATE throttles SET hits = hits - 1 WHERE throttle_key = ? AND hits > 0 AND reset_at > ?`)
+	return wrap("forgive", retry(ctx, func() error {
+		_, err := db.sql.ExecContext(ctx, q, key, micros(now))
+		return err
+	}))
+}
