@@ -50,6 +50,9 @@ type Hasher struct {
 	// With it, excess logins wait briefly and then get ErrBusy (HTTP 503).
 	slots chan struct{}
 	kdf   kdfFunc
+	// onWait, when set (tests only), runs when a caller finds no free slot and
+	// starts to wait.
+	onWait func()
 
 	// dummySalt and dummyKey give VerifyDummy a real comparison to make. They
 	// are random per Hasher and protect nothing.
@@ -168,6 +171,9 @@ func (h *Hasher) acquire(ctx context.Context) error {
 	case h.slots <- struct{}{}:
 		return nil
 	default:
+	}
+	if h.onWait != nil {
+		h.onWait()
 	}
 	timer := time.NewTimer(h.queueTimeout)
 	defer timer.Stop()
