@@ -13,8 +13,8 @@ var keyOrder = map[string]int{KeyNext: 0, KeyActive: 1, KeyRetiring: 2, KeyRetir
 
 func scanKey(s scanner) (SigningKey, error) {
 	var (
-		k                             SigningKey
-		created                       int64
+		k                            SigningKey
+		created                      int64
 		activated, retiring, retired sql.NullInt64
 	)
 	if err := s.Scan(&k.ID, &k.Algorithm, &k.State, &k.PublicJWK, &k.PrivateSealed, &created,

@@ -72,7 +72,7 @@ type Rotation struct {
 	SessionID       string
 	OldHash         []byte
 	OldGeneration   int64
-	SuccessorSealed []byte    // the new token sealed, kept on the old row for the leeway
+	SuccessorSealed []byte // the new token sealed, kept on the old row for the leeway
 	New             RefreshToken
 	Now             time.Time
 	IdleExpiresAt   time.Time // the session's new idle expiry

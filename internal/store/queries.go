@@ -3,17 +3,17 @@ package store
 // queries holds every fixed statement, rebound for the dialect once, when the DB
 // is opened. The SQL is written once, with "?" placeholders, for both dialects.
 type queries struct {
-	createUser, userByID, userByEmailIndex, listUsers             string
-	setPasswordHash, setLocked, setRolesPlan, setEmailVerified   string
-	createSession, createToken, sessionByID, listSessions        string
-	revokeSession, eraseSessionSuccessors, sessionExists         string
-	eraseUserSuccessors, revokeUserSessions, tokenAndSession     string
-	rotateOld, rotateSession, eraseOlderSuccessors               string
-	purgeTokens, purgeSessions, purgeEvents, purgeThrottles      string
-	createKey, listKeys                                          string
-	insertEvent                                                  string
-	hit, peek, resetThrottle                                     string
-	transition                                                   map[string]string // by target state
+	createUser, userByID, userByEmailIndex, listUsers          string
+	setPasswordHash, setLocked, setRolesPlan, setEmailVerified string
+	createSession, createToken, sessionByID, listSessions      string
+	revokeSession, eraseSessionSuccessors, sessionExists       string
+	eraseUserSuccessors, revokeUserSessions, tokenAndSession   string
+	rotateOld, rotateSession, eraseOlderSuccessors             string
+	purgeTokens, purgeSessions, purgeEvents, purgeThrottles    string
+	createKey, listKeys                                        string
+	insertEvent                                                string
+	hit, peek, resetThrottle                                   string
+	transition                                                 map[string]string // by target state
 }
 
 const (
