@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"math"
 	"reflect"
 	"regexp"
 	"sort"
@@ -19,6 +20,7 @@ type nodeEntry struct {
 	valueLine int
 	value     string // the scalar value, if the value is a scalar
 	scalar    bool
+	typed     bool     // the walk knew the Go type this value decodes into
 	unknown   bool     // the key names no field of the struct it is in
 	known     []string // for unknown keys: the keys that struct does take
 }
@@ -27,6 +29,9 @@ type nodeEntry struct {
 type lineIndex struct {
 	entries []nodeEntry
 	byPath  map[string]int // path → index into entries
+	// problems the decoder lets through silently: yaml.v3 truncates 1.5 to 1
+	// when decoding into an integer.
+	problems []Problem
 }
 
 // buildIndex walks the document alongside the Go type it decodes into. It never
@@ -54,6 +59,13 @@ func (ix *lineIndex) walk(n *yaml.Node, path string, t reflect.Type) {
 		t = t.Elem()
 	}
 	switch n.Kind {
+	case yaml.ScalarNode:
+		if t != nil && isInt(t.Kind()) && n.ShortTag() == "!!float" {
+			if f, err := strconv.ParseFloat(n.Value, 64); err != nil || f != math.Trunc(f) {
+				ix.problems = append(ix.problems, Problem{Path: path, Line: n.Line,
+					Message: fmt.Sprintf("must be a whole number (got number %q)", clip(n.Value))})
+			}
+		}
 	case yaml.MappingNode:
 		var fields map[string]reflect.Type
 		var names []string
@@ -72,6 +84,7 @@ func (ix *lineIndex) walk(n *yaml.Node, path string, t reflect.Type) {
 				valueLine: v.Line,
 				value:     v.Value,
 				scalar:    v.Kind == yaml.ScalarNode,
+				typed:     t != nil,
 			}
 			var child reflect.Type
 			switch {
@@ -84,6 +97,7 @@ func (ix *lineIndex) walk(n *yaml.Node, path string, t reflect.Type) {
 			case t != nil && t.Kind() == reflect.Map:
 				child = t.Elem()
 			}
+			e.typed = child != nil
 			ix.add(e)
 			ix.walk(v, e.path, child)
 		}
@@ -99,11 +113,21 @@ func (ix *lineIndex) walk(n *yaml.Node, path string, t reflect.Type) {
 				valueLine: v.Line,
 				value:     v.Value,
 				scalar:    v.Kind == yaml.ScalarNode,
+				typed:     child != nil,
 			}
 			ix.add(e)
 			ix.walk(v, e.path, child)
 		}
 	}
+}
+
+func isInt(k reflect.Kind) bool {
+	switch k {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return true
+	}
+	return false
 }
 
 // yamlFields lists the YAML keys of a struct type and their field types.
@@ -149,19 +173,23 @@ var (
 )
 
 // typeErrorProblems turns the messages of a *yaml.TypeError into Problems with a
-// path and a readable message.
-func (ix *lineIndex) typeErrorProblems(msgs []string) []Problem {
-	out := make([]Problem, 0, len(msgs))
+// path and a readable message. skipped lists the paths of mappings that yaml.v3
+// did not decode at all because they hold a duplicate key ("" for the root).
+func (ix *lineIndex) typeErrorProblems(msgs []string) (ps []Problem, skipped []string) {
 	for _, msg := range msgs {
-		out = append(out, ix.typeErrorProblem(msg))
+		p, dup := ix.typeErrorProblem(msg)
+		ps = append(ps, p)
+		if dup {
+			skipped = append(skipped, parentPath(p.Path))
+		}
 	}
-	return out
+	return ps, skipped
 }
 
-func (ix *lineIndex) typeErrorProblem(msg string) Problem {
+func (ix *lineIndex) typeErrorProblem(msg string) (_ Problem, duplicate bool) {
 	m := reLine.FindStringSubmatch(msg)
 	if m == nil {
-		return Problem{Message: msg}
+		return Problem{Message: msg}, false
 	}
 	line, _ := strconv.Atoi(m[1])
 	rest := m[2]
@@ -176,14 +204,14 @@ func (ix *lineIndex) typeErrorProblem(msg string) Problem {
 				p.Message += fmt.Sprintf(" (did you mean %q?)", s)
 			}
 		}
-		return p
+		return p, false
 	}
 	if k := reAlreadySet.FindStringSubmatch(rest); k != nil {
 		p.Message = fmt.Sprintf("duplicate key %q", k[1])
 		if e := ix.keyAt(line, k[1]); e != nil {
 			p.Path, p.Message = e.path, "duplicate key"
 		}
-		return p
+		return p, false
 	}
 	if k := reDupKey.FindStringSubmatch(rest); k != nil {
 		p.Message = fmt.Sprintf("duplicate key %q (first defined at line %s)", k[1], k[2])
@@ -191,7 +219,7 @@ func (ix *lineIndex) typeErrorProblem(msg string) Problem {
 			p.Path = e.path
 			p.Message = "duplicate key (first defined at line " + k[2] + ")"
 		}
-		return p
+		return p, true
 	}
 	if k := reUnmarshal.FindStringSubmatch(rest); k != nil {
 		got := yamlKindName(k[1])
@@ -202,7 +230,7 @@ func (ix *lineIndex) typeErrorProblem(msg string) Problem {
 		if e := ix.valueAt(line, k[2], k[1] != "seq" && k[1] != "map"); e != nil {
 			p.Path = e.path
 		}
-		return p
+		return p, false
 	}
 	// A message from one of our own UnmarshalYAML methods (Duration).
 	hint := ""
@@ -212,7 +240,7 @@ func (ix *lineIndex) typeErrorProblem(msg string) Problem {
 	if e := ix.valueAt(line, hint, !strings.HasPrefix(rest, durationShapeMsg)); e != nil {
 		p.Path = e.path
 	}
-	return p
+	return p, false
 }
 
 // keyAt finds the mapping key named key on line.
@@ -225,14 +253,21 @@ func (ix *lineIndex) keyAt(line int, key string) *nodeEntry {
 	return nil
 }
 
-// valueAt finds the entry whose value starts on line. When several do (a flow
-// mapping such as "{a: 1, b: x}", or a key whose list starts on the line of its
-// first item), it prefers entries whose value is (or is not) a scalar as asked,
-// and among scalars the one matching hint, the possibly truncated value yaml.v3
-// quotes in its message.
+// valueAt finds the entry whose value starts on line. Several may (a flow
+// mapping such as "{a: 1, b: x}"; a mapping or list that starts on the line of
+// its first key or item), so it prefers entries whose value is (or is not) a
+// scalar as asked, whose Go type the walk knew, and then: among scalars the one
+// matching hint (the possibly truncated value yaml.v3 quotes in its message);
+// among lists and mappings the innermost, which comes last in document order.
 func (ix *lineIndex) valueAt(line int, hint string, scalar bool) *nodeEntry {
 	hint = strings.TrimSuffix(hint, "...")
 	var first, match *nodeEntry
+	better := func(e *nodeEntry) bool {
+		if match == nil || e.typed && !match.typed {
+			return true
+		}
+		return !scalar && e.typed == match.typed
+	}
 	for i := range ix.entries {
 		e := &ix.entries[i]
 		if e.valueLine != line {
@@ -244,11 +279,11 @@ func (ix *lineIndex) valueAt(line int, hint string, scalar bool) *nodeEntry {
 		if e.scalar != scalar {
 			continue
 		}
-		if match == nil {
-			match = e
-		}
-		if scalar && hint != "" && strings.HasPrefix(e.value, hint) {
+		if scalar && e.typed && hint != "" && strings.HasPrefix(e.value, hint) {
 			return e
+		}
+		if better(e) {
+			match = e
 		}
 	}
 	if match != nil {

@@ -87,18 +87,27 @@ func ParseWith(data []byte, name string, getenv func(string) string, checks ...C
 		// A syntax error: there is no tree to decode or validate.
 		return nil, finish(name, []Problem{syntaxProblem(err)})
 	}
+	if len(doc.Content) > 0 {
+		if root := doc.Content[0]; root.Kind != yaml.MappingNode && root.ShortTag() != "!!null" {
+			// Nothing else can be checked in a file that is not a mapping.
+			return nil, finish(name, []Problem{{Line: root.Line, Message: "the file must be a mapping of settings (got " + nodeKind(root) + ")"}})
+		}
+	}
 	ix := buildIndex(&doc)
 
 	cfg := Default()
-	var ps []Problem
+	ps := ix.problems
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	err := dec.Decode(&cfg)
 	var te *yaml.TypeError
+	var skipped []string
 	switch {
 	case err == nil, errors.Is(err, io.EOF): // io.EOF: an empty file
 	case errors.As(err, &te):
-		ps = append(ps, ix.typeErrorProblems(te.Errors)...)
+		var tps []Problem
+		tps, skipped = ix.typeErrorProblems(te.Errors)
+		ps = append(ps, tps...)
 	default:
 		return nil, finish(name, []Problem{syntaxProblem(err)})
 	}
@@ -127,12 +136,17 @@ func ParseWith(data []byte, name string, getenv func(string) string, checks ...C
 
 	// A value that failed to decode kept its default; validating it again would
 	// report the same key twice, so validation problems under a path that
-	// already has a decode problem are dropped.
+	// already has a decode problem are dropped. yaml.v3 skips a whole mapping
+	// that has a duplicate key, so that mapping's path is dropped (the root: all
+	// validation, since nothing was decoded).
 	bad := map[string]bool{}
 	for _, p := range ps {
 		if p.Path != "" {
 			bad[p.Path] = true
 		}
+	}
+	for _, p := range skipped {
+		bad[p] = true
 	}
 	for _, p := range cfg.ValidateWith(checks...) {
 		if underAny(p.Path, bad) {
@@ -176,14 +190,30 @@ func syntaxProblem(err error) Problem {
 	return Problem{Message: "invalid YAML: " + msg}
 }
 
-// underAny reports whether path or one of its ancestors is in set.
+// underAny reports whether path or one of its ancestors is in set; "" in set
+// stands for the root, above every path.
 func underAny(path string, set map[string]bool) bool {
+	if set[""] {
+		return true
+	}
 	for p := path; p != ""; p = parentPath(p) {
 		if set[p] {
 			return true
 		}
 	}
 	return false
+}
+
+func nodeKind(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.ScalarNode:
+		return "a single value"
+	case yaml.AliasNode:
+		return "an alias"
+	}
+	return "something else"
 }
 
 // rootKey returns the first element of a path: "tokens.access_ttl" → "tokens".

@@ -85,7 +85,7 @@ func ParseRouteLimit(s string) (RouteLimit, error) {
 	}
 	r, err := ParseRate(fields[0])
 	if err != nil {
-		return RouteLimit{}, err
+		return RouteLimit{}, fmt.Errorf("rate limit %q: %w", s, err)
 	}
 	l := RouteLimit{Rate: r, Per: PerRoute}
 	if len(fields) == 3 {

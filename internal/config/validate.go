@@ -403,7 +403,7 @@ func (v *validator) keys(c *Config) {
 		// verify live tokens.
 		floor := max(minRotation, c.Tokens.AccessTTL.D()+k.JWKSCacheTTL.D())
 		if k.RotationInterval.D() < floor {
-			v.add("keys.rotation_interval", "must be 0 (no scheduled rotation) or at least %s: 1h and at least tokens.access_ttl + keys.jwks_cache_ttl (got %s)", FormatDuration(floor), k.RotationInterval)
+			v.add("keys.rotation_interval", "must be 0 (no scheduled rotation) or at least %s, the larger of 1h and tokens.access_ttl + keys.jwks_cache_ttl (got %s)", FormatDuration(floor), k.RotationInterval)
 		}
 	}
 }
