@@ -22,7 +22,7 @@ func (db *DB) InsertEvent(ctx context.Context, e *Event) error {
 	if e.ID == "" {
 		e.ID = rand.Text()
 	}
-	return wrap(op, retry(ctx, func() error {
+	return wrap(op, db.retry(ctx, func() error {
 		_, err := db.sql.ExecContext(ctx, db.q.insertEvent, e.ID, e.Type, micros(e.Time), e.UserID, e.SessionID,
 			e.IP, e.RequestID, detail)
 		return err

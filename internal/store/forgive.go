@@ -10,9 +10,8 @@ import (
 // never goes below zero and never touches an expired window. Forgiving a key
 // without a counter is not an error.
 func (db *DB) Forgive(ctx context.Context, key string, now time.Time) error {
-	q := rebind(db.dialect, `UPDATE throttles SET hits = hits - 1 WHERE throttle_key = ? AND hits > 0 AND reset_at > ?`)
-	return wrap("forgive", retry(ctx, func() error {
-		_, err := db.sql.ExecContext(ctx, q, key, micros(now))
+	return wrap("forgive", db.retry(ctx, func() error {
+		_, err := db.sql.ExecContext(ctx, db.q.forgive, key, micros(now))
 		return err
 	}))
 }

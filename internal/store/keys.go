@@ -55,7 +55,7 @@ func (db *DB) CreateSigningKey(ctx context.Context, k *SigningKey) error {
 	if err := validKey(k); err != nil {
 		return fmt.Errorf("store: %s: %w", op, err)
 	}
-	return wrap(op, retry(ctx, func() error { return insertKey(ctx, db.sql, db.q.createKey, k) }))
+	return wrap(op, db.retry(ctx, func() error { return insertKey(ctx, db.sql, db.q.createKey, k) }))
 }
 
 // SigningKeys returns every key in every state, oldest first.

@@ -12,7 +12,7 @@ type queries struct {
 	purgeTokens, purgeSessions, purgeEvents, purgeThrottles    string
 	createKey, listKeys                                        string
 	insertEvent                                                string
-	hit, peek, resetThrottle                                   string
+	hit, peek, resetThrottle, forgive                          string
 	transition                                                 map[string]string // by target state
 }
 
@@ -89,5 +89,8 @@ func newQueries(rb func(string) string) queries {
 			RETURNING hits, reset_at`),
 		peek:          rb(`SELECT hits, reset_at FROM throttles WHERE throttle_key = ?`),
 		resetThrottle: rb(`DELETE FROM throttles WHERE throttle_key = ?`),
+		// Conditional in one statement, so a forgiveness racing a hit or another
+		// forgiveness can neither go below zero nor revive an ended window.
+		forgive: rb(`UPDATE throttles SET hits = hits - 1 WHERE throttle_key = ? AND hits > 0 AND reset_at > ?`),
 	}
 }

@@ -227,16 +227,18 @@ const maxAttempts = 10
 // tried maxAttempts times. Only errors that guarantee nothing was written are
 // retried (busy, locked, serialization failure, deadlock), so a retried write can
 // never be applied twice.
-func retry(ctx context.Context, fn func() error) error {
+func (db *DB) retry(ctx context.Context, fn func() error) error {
 	var err error
 	for attempt := range maxAttempts {
 		err = fn()
 		if err == nil {
 			return nil
 		}
-		if kind, _, _ := classify(err); kind != kindRetryable {
+		kind, desc, _ := classify(err)
+		if kind != kindRetryable {
 			return err
 		}
+		db.log.DebugContext(ctx, "store: retrying after lock contention", "attempt", attempt+1, "error", desc)
 		backoff := time.Duration(1<<min(attempt, 6)) * time.Millisecond
 		backoff += rand.N(backoff) // jitter, so that losers do not retry in lockstep
 		t := time.NewTimer(backoff)
@@ -256,7 +258,7 @@ func retry(ctx context.Context, fn func() error) error {
 // what produces SQLITE_BUSY deadlocks under WAL. fn's error is returned unwrapped;
 // the caller wraps it with its op.
 func (db *DB) tx(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	return retry(ctx, func() error {
+	return db.retry(ctx, func() error {
 		tx, err := db.sql.BeginTx(ctx, nil)
 		if err != nil {
 			return err

@@ -21,7 +21,7 @@ func (db *DB) Hit(ctx context.Context, key string, window time.Duration, now tim
 	}
 	var count, resetAt int64
 	nowUS := micros(now)
-	err := retry(ctx, func() error {
+	err := db.retry(ctx, func() error {
 		return db.sql.QueryRowContext(ctx, db.q.hit, key, micros(now.Add(window)), nowUS, nowUS).Scan(&count, &resetAt)
 	})
 	if err != nil {
@@ -47,7 +47,7 @@ func (db *DB) Peek(ctx context.Context, key string, now time.Time) (int64, time.
 // ResetThrottle deletes key's counter (after a successful login, or by an
 // administrator). Resetting a key without a counter is not an error.
 func (db *DB) ResetThrottle(ctx context.Context, key string) error {
-	return wrap("reset throttle", retry(ctx, func() error {
+	return wrap("reset throttle", db.retry(ctx, func() error {
 		_, err := db.sql.ExecContext(ctx, db.q.resetThrottle, key)
 		return err
 	}))

@@ -45,7 +45,7 @@ func (db *DB) CreateUser(ctx context.Context, u *User) error {
 	if err != nil {
 		return wrap(op, err)
 	}
-	return wrap(op, retry(ctx, func() error {
+	return wrap(op, db.retry(ctx, func() error {
 		_, err := db.sql.ExecContext(ctx, db.q.createUser, u.ID, nullBytes(u.EmailIndex), nullBytes(u.EmailSealed),
 			u.PasswordHash, roles, u.Plan, u.EmailVerified, nullMicros(u.LockedAt), micros(u.CreatedAt), micros(u.UpdatedAt))
 		return err
@@ -102,7 +102,7 @@ func (db *DB) ListUsers(ctx context.Context, afterID string, limit int) ([]User,
 // updateUser runs one UPDATE on a user row; no row means ErrNotFound.
 func (db *DB) updateUser(ctx context.Context, op, query string, args ...any) error {
 	var found bool
-	err := retry(ctx, func() error {
+	err := db.retry(ctx, func() error {
 		var err error
 		found, err = exec1(ctx, db.sql, query, args...)
 		return err

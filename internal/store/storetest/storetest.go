@@ -40,6 +40,7 @@ func Run(t *testing.T, open func(t *testing.T) *store.DB) {
 		{"UserNotFound", testUserNotFound},
 		{"UserSetters", testUserSetters},
 		{"ListUsersPaging", testListUsersPaging},
+		{"ListUsersByteOrder", testListUsersByteOrder},
 		{"ListUsersLimitCap", testListUsersLimitCap},
 		{"ErrorsHideValues", testErrorsHideValues},
 		{"SessionCreateAndGet", testSessionCreateAndGet},
@@ -60,6 +61,7 @@ func Run(t *testing.T, open func(t *testing.T) *store.DB) {
 		{"EventsLimitCap", testEventsLimitCap},
 		{"Throttle", testThrottle},
 		{"ThrottleRace", testThrottleRace},
+		{"Forgive", testForgive},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -434,6 +436,32 @@ func testListUsersPaging(t *testing.T, db *store.DB) {
 			t.Errorf("%s: got %v, want %v", tc.name, g, tc.want)
 		}
 	}
+}
+
+// IDs are ordered by their bytes in every dialect, whatever the database locale,
+// so that keyset paging means the same thing everywhere.
+func testListUsersByteOrder(t *testing.T, db *store.DB) {
+	in := []string{"b", "B", "a", "_x", "Z9", "é", "-", "a-", "aa", "A"}
+	for _, id := range in {
+		createUser(t, db, id)
+	}
+	want := slices.Clone(in)
+	slices.Sort(want) // Go compares strings bytewise
+	got, err := db.ListUsers(ctxT(t), "", 0)
+	mustNil(t, err, "list")
+	equal(t, ids(got, userID), want, "byte order")
+	var paged []string
+	after := ""
+	for {
+		page, err := db.ListUsers(ctxT(t), after, 3)
+		mustNil(t, err, "page")
+		if len(page) == 0 {
+			break
+		}
+		paged = append(paged, ids(page, userID)...)
+		after = page[len(page)-1].ID
+	}
+	equal(t, paged, want, "paging by three")
 }
 
 func testListUsersLimitCap(t *testing.T, db *store.DB) {
@@ -1390,7 +1418,54 @@ func testThrottleRace(t *testing.T, db *store.DB) {
 	}
 	c, reset, err := db.Peek(ctxT(t), "acct:victim", at(time.Second))
 	mustNil(t, err, "peek")
-	if c != n || !reset.Equal(at(time.Hour + time.Second)) {
+	if c != n || !reset.Equal(at(time.Hour+time.Second)) {
 		t.Fatalf("peek: %d, %v; want %d, %v", c, reset, n, at(time.Hour+time.Second))
+	}
+}
+
+func testForgive(t *testing.T, db *store.DB) {
+	m := time.Minute
+	mustNil(t, db.Forgive(ctxT(t), "never-seen", t0), "forgive a key without a counter")
+	for range 2 {
+		_, _, err := db.Hit(ctxT(t), "ip:192.0.2.9", m, t0)
+		mustNil(t, err, "hit")
+	}
+	peek := func(now time.Time, want int64, what string) {
+		t.Helper()
+		c, _, err := db.Peek(ctxT(t), "ip:192.0.2.9", now)
+		mustNil(t, err, what)
+		if c != want {
+			t.Fatalf("%s: count %d, want %d", what, c, want)
+		}
+	}
+	mustNil(t, db.Forgive(ctxT(t), "ip:192.0.2.9", at(time.Second)), "forgive")
+	peek(at(time.Second), 1, "after one forgiveness")
+	mustNil(t, db.Forgive(ctxT(t), "ip:192.0.2.9", at(time.Second)), "forgive")
+	mustNil(t, db.Forgive(ctxT(t), "ip:192.0.2.9", at(time.Second)), "forgive at zero")
+	peek(at(time.Second), 0, "never below zero")
+	c, reset, err := db.Hit(ctxT(t), "ip:192.0.2.9", m, at(2*time.Second))
+	mustNil(t, err, "hit after forgiveness")
+	if c != 1 || !reset.Equal(at(m)) {
+		t.Fatalf("hit after forgiveness: %d, %v; want 1 in the same window", c, reset)
+	}
+	// An ended window is left alone: the next hit starts a new one.
+	mustNil(t, db.Forgive(ctxT(t), "ip:192.0.2.9", at(m)), "forgive after the window")
+	c, _, err = db.Hit(ctxT(t), "ip:192.0.2.9", m, at(m))
+	mustNil(t, err, "hit in a new window")
+	if c != 1 {
+		t.Fatalf("hit in a new window: %d, want 1", c)
+	}
+	// Concurrent forgiveness never goes below zero.
+	for range 3 {
+		_, _, err := db.Hit(ctxT(t), "acct:u1", m, t0)
+		mustNil(t, err, "hit")
+	}
+	for i, err := range race(10, func(int) error { return db.Forgive(ctxT(t), "acct:u1", t0) }) {
+		mustNil(t, err, fmt.Sprintf("forgive %d", i))
+	}
+	c, _, err = db.Peek(ctxT(t), "acct:u1", t0)
+	mustNil(t, err, "peek")
+	if c != 0 {
+		t.Fatalf("after racing forgiveness: %d, want 0", c)
 	}
 }

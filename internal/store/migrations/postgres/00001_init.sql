@@ -1,11 +1,13 @@
 -- Gatehouse schema, PostgreSQL dialect. Keep in step with migrations/sqlite.
 -- Times are BIGINT unix microseconds, UTC (the same representation as SQLite, so
 -- both dialects round-trip identically). String lists and event details are JSON
--- text.
+-- text. Identifier columns use the "C" collation: byte order, the same as
+-- SQLite's BINARY, so that ORDER BY id and keyset paging agree across dialects and
+-- do not depend on the database's locale.
 
 -- +goose Up
 CREATE TABLE users (
-    id             TEXT    NOT NULL PRIMARY KEY,
+    id             TEXT COLLATE "C" NOT NULL PRIMARY KEY,
     email_index    BYTEA   UNIQUE,
     email_sealed   BYTEA,
     password_hash  TEXT    NOT NULL DEFAULT '',
@@ -18,8 +20,8 @@ CREATE TABLE users (
 );
 
 CREATE TABLE sessions (
-    id              TEXT   NOT NULL PRIMARY KEY,
-    user_id         TEXT   NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    id              TEXT COLLATE "C" NOT NULL PRIMARY KEY,
+    user_id         TEXT COLLATE "C" NOT NULL REFERENCES users (id) ON DELETE CASCADE,
     generation      BIGINT NOT NULL,
     amr             TEXT   NOT NULL DEFAULT '[]',
     user_agent      TEXT   NOT NULL DEFAULT '',
@@ -39,7 +41,7 @@ CREATE INDEX sessions_expires ON sessions (expires_at);
 -- would mean two live branches of one family.
 CREATE TABLE refresh_tokens (
     hash             BYTEA  NOT NULL PRIMARY KEY,
-    session_id       TEXT   NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
+    session_id       TEXT COLLATE "C" NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
     generation       BIGINT NOT NULL,
     created_at       BIGINT NOT NULL,
     rotated_at       BIGINT,
@@ -48,7 +50,7 @@ CREATE TABLE refresh_tokens (
 );
 
 CREATE TABLE signing_keys (
-    id             TEXT   NOT NULL PRIMARY KEY,
+    id             TEXT COLLATE "C" NOT NULL PRIMARY KEY,
     algorithm      TEXT   NOT NULL,
     state          TEXT   NOT NULL CHECK (state IN ('next', 'active', 'retiring', 'retired')),
     public_jwk     BYTEA  NOT NULL,
@@ -62,11 +64,11 @@ CREATE TABLE signing_keys (
 CREATE UNIQUE INDEX signing_keys_one_active ON signing_keys (state) WHERE state = 'active';
 
 CREATE TABLE events (
-    id         TEXT   NOT NULL PRIMARY KEY,
+    id         TEXT COLLATE "C" NOT NULL PRIMARY KEY,
     type       TEXT   NOT NULL,
     at         BIGINT NOT NULL,
-    user_id    TEXT   NOT NULL DEFAULT '',
-    session_id TEXT   NOT NULL DEFAULT '',
+    user_id    TEXT COLLATE "C" NOT NULL DEFAULT '',
+    session_id TEXT COLLATE "C" NOT NULL DEFAULT '',
     ip         TEXT   NOT NULL DEFAULT '',
     request_id TEXT   NOT NULL DEFAULT '',
     detail     TEXT   NOT NULL DEFAULT '{}'
