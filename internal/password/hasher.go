@@ -63,7 +63,7 @@ type Hasher struct {
 // NewHasher returns a Hasher that writes hashes with p. It fails if p does not
 // pass Validate or opts holds negative values.
 func NewHasher(p Params, opts HasherOptions) (*Hasher, error) {
-	if err := p.Validate(); err != nil {
+	if err := p.problems(); err != nil {
 		return nil, fmt.Errorf("password: new hasher: %w", err)
 	}
 	if opts.MaxConcurrent < 0 {

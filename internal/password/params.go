@@ -53,6 +53,14 @@ func DefaultParams() Params {
 // Validate reports every way p is below the OWASP floor or above the ceilings,
 // joined into one error; nil when p may be used to hash new passwords.
 func (p Params) Validate() error {
+	if err := p.problems(); err != nil {
+		return fmt.Errorf("password: params: %w", err)
+	}
+	return nil
+}
+
+// problems joins every bound p breaks, nil if none.
+func (p Params) problems() error {
 	var errs []error
 	if p.MemoryKiB < MinMemoryKiB {
 		errs = append(errs, fmt.Errorf("memory %d KiB is below the floor of %d KiB", p.MemoryKiB, MinMemoryKiB))
@@ -72,10 +80,7 @@ func (p Params) Validate() error {
 	if p.Parallelism > MaxParallelism {
 		errs = append(errs, fmt.Errorf("parallelism %d is above the ceiling of %d", p.Parallelism, MaxParallelism))
 	}
-	if len(errs) == 0 {
-		return nil
-	}
-	return fmt.Errorf("password: params: %w", errors.Join(errs...))
+	return errors.Join(errs...)
 }
 
 // String renders p in PHC parameter form, e.g. "m=19456,t=2,p=1".

@@ -21,9 +21,10 @@ const (
 	// says verifiers SHOULD permit at least 64 characters.
 	MaxLengthFloor = 64
 	// MaxLengthCeiling bounds MaxLength. Why: a password is normalised and
-	// hashed on every login, so its size is a cost an attacker chooses; 1024
-	// characters is far beyond any passphrase a person or manager produces.
-	MaxLengthCeiling = 1024
+	// hashed, so its size is a cost an attacker chooses; 4096 characters is far
+	// beyond any passphrase a person or manager produces (and matches the
+	// config's upper bound for identity.password.max_length).
+	MaxLengthCeiling = 4096
 	// minContextWordLen is the shortest context word that is checked; shorter
 	// ones ("al", "bob") would reject too many good passwords by accident.
 	minContextWordLen = 4
@@ -51,7 +52,9 @@ type PolicyError struct {
 	Message string
 }
 
-func (e *PolicyError) Error() string { return "password: policy: " + e.Reason }
+// Error returns the reason and the message; like Message, it never contains the
+// password.
+func (e *PolicyError) Error() string { return "password: policy: " + e.Reason + ": " + e.Message }
 
 // Policy decides which new passwords are acceptable, after NIST SP 800-63B
 // §3.1.1.2: a minimum and a maximum length, no composition rules, any Unicode
@@ -68,7 +71,7 @@ type Policy struct {
 	// means 8 (the NIST floor).
 	MinLength int
 	// MaxLength is the greatest number of characters. Zero means 128; below 64
-	// means 64 (NIST asks to permit at least 64); above 1024 means 1024.
+	// means 64 (NIST asks to permit at least 64); above 4096 means 4096.
 	MaxLength int
 	// Blocklist rejects passwords on the shipped common-password list
 	// (case-insensitive).
@@ -181,7 +184,7 @@ func (p Policy) Check(password string, contextWords ...string) error {
 	if p.Blocklist {
 		list, err := p.blocklist()
 		if err != nil {
-			return fmt.Errorf("password: policy: %w", err)
+			return err // "password: load blocklist: ..."
 		}
 		if list.containsKey(key) {
 			return &PolicyError{Reason: ReasonCommon,

@@ -6,6 +6,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
 )
 
 func TestPolicyCheck(t *testing.T) {
@@ -112,7 +115,7 @@ func TestPolicyCheck(t *testing.T) {
 			if pe.Reason != tt.want {
 				t.Fatalf("reason = %q, want %q", pe.Reason, tt.want)
 			}
-			if pe.Error() != "password: policy: "+tt.want {
+			if pe.Error() != "password: policy: "+tt.want+": "+pe.Message {
 				t.Errorf("Error() = %q", pe.Error())
 			}
 			// Messages never echo the password: each one is fixed for its
@@ -247,9 +250,9 @@ func TestPolicyValidate(t *testing.T) {
 		{"min below floor", Policy{MinLength: 6, MaxLength: 128}, []string{"min length 6 is below the floor of 8"}},
 		{"negative min", Policy{MinLength: -1}, []string{"min length -1 is below"}},
 		{"max below floor", Policy{MinLength: 8, MaxLength: 32}, []string{"max length 32 is below the floor of 64"}},
-		{"max above ceiling", Policy{MinLength: 8, MaxLength: 5000}, []string{"max length 5000 is above the ceiling of 1024"}},
+		{"max above ceiling", Policy{MinLength: 8, MaxLength: 5000}, []string{"max length 5000 is above the ceiling of 4096"}},
 		{"min above max", Policy{MinLength: 200, MaxLength: 128}, []string{"min length 200 is above max length 128"}},
-		{"every problem", Policy{MinLength: 2000, MaxLength: 5000}, []string{"max length 5000 is above", "min length 2000 is above max length 1024"}},
+		{"every problem", Policy{MinLength: 5000, MaxLength: 4097}, []string{"max length 4097 is above", "min length 5000 is above max length 4096"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -343,4 +346,36 @@ func FuzzPolicyCheck(f *testing.F) {
 			t.Fatalf("message %q, want the fixed %s message", pe.Message, pe.Reason)
 		}
 	})
+}
+
+// TestNFKCShrinkBound guards the shortcut in Check that rejects over-long input
+// before normalising: it assumes NFKC composes at most 4 code points into one,
+// i.e. no code point has a canonical decomposition longer than 4. A future
+// Unicode table in x/text that breaks this would make the shortcut unsound.
+func TestNFKCShrinkBound(t *testing.T) {
+	for r := rune(0); r <= utf8.MaxRune; r++ {
+		if !utf8.ValidRune(r) {
+			continue
+		}
+		s := string(r)
+		if norm.NFD.IsNormalString(s) {
+			continue
+		}
+		if n := utf8.RuneCountInString(norm.NFD.String(s)); n > 4 {
+			t.Fatalf("U+%04X decomposes into %d code points; Check's pre-normalisation bound assumes at most 4", r, n)
+		}
+	}
+}
+
+func TestPolicyMaxLengthCeiling(t *testing.T) {
+	p := DefaultPolicy()
+	p.Blocklist = false
+	p.MaxLength = 10000 // Validate reports it; Check holds the ceiling anyway.
+	var pe *PolicyError
+	if err := p.Check(strings.Repeat("ab", MaxLengthCeiling/2)); err != nil {
+		t.Fatalf("Check(%d chars) = %v, want nil", MaxLengthCeiling, err)
+	}
+	if err := p.Check(strings.Repeat("ab", MaxLengthCeiling/2) + "c"); !errors.As(err, &pe) || pe.Reason != ReasonTooLong {
+		t.Fatalf("Check(%d chars) = %v, want too_long", MaxLengthCeiling+1, err)
+	}
 }
