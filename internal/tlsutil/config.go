@@ -17,25 +17,22 @@ type CertSource interface {
 
 var _ CertSource = (*FileCerts)(nil)
 
-// serverCipherSuites are the only TLS 1.2 suites the server accepts.
+// ServerCipherSuites returns the only TLS 1.2 cipher suites ServerConfig accepts, as a
+// fresh slice (reports such as the scanner or `config check` may show them).
 //
 // Why: every suite is ECDHE (forward secrecy; a stolen key cannot decrypt recorded
-// traffic) with an AEAD cipher (no CBC padding oracles such as Lucky13/POODLE-style
-// attacks). RSA key exchange and CBC suites are deliberately absent. TLS 1.3 suites
-// are not configurable in crypto/tls and are all AEAD.
-var serverCipherSuites = []uint16{
-	tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
-	tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
-	tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
-	tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
-	tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
-	tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
-}
-
-// ServerCipherSuites returns a copy of the TLS 1.2 cipher suites ServerConfig allows,
-// for reports (the scanner, `config check`) that want to show them.
+// traffic) with an AEAD cipher (no CBC padding oracles such as Lucky13). RSA key
+// exchange and CBC suites are deliberately absent. TLS 1.3 suites are not
+// configurable in crypto/tls and are all AEAD.
 func ServerCipherSuites() []uint16 {
-	return append([]uint16(nil), serverCipherSuites...)
+	return []uint16{
+		tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+		tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+		tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+		tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+		tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+		tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+	}
 }
 
 // ParseMinVersion maps a configured minimum version to its crypto/tls constant:
@@ -56,7 +53,7 @@ func ParseMinVersion(s string) (uint16, error) {
 
 // ServerConfig returns the public listener's TLS configuration: minimum version TLS
 // 1.2 (or 1.3 when minVersion is "1.3"), ECDHE+AEAD cipher suites only for TLS 1.2,
-// key exchange over X25519 or P-256, ALPN h2 and http/1.1, and certificates from
+// key exchange over X25519 or P-256 (plus hybrid X25519MLKEM768 in TLS 1.3), ALPN h2 and http/1.1, and certificates from
 // certs on every handshake (so a reload takes effect without a restart).
 //
 // minVersion "" means "1.2". Any other value than "", "1.2" or "1.3" is an error.
@@ -69,9 +66,14 @@ func ServerConfig(certs CertSource, minVersion string) (*tls.Config, error) {
 		return nil, err
 	}
 	return &tls.Config{
-		MinVersion:       v,
-		CipherSuites:     ServerCipherSuites(),
-		CurvePreferences: []tls.CurveID{tls.X25519, tls.CurveP256},
+		MinVersion:   v,
+		CipherSuites: ServerCipherSuites(),
+		// X25519 and P-256 are the classical groups (the only ones TLS 1.2 clients
+		// get). X25519MLKEM768 is the hybrid post-quantum group crypto/tls offers by
+		// default; it is kept first for TLS 1.3 clients that support it, because
+		// listing curves explicitly would otherwise switch it off and leave recorded
+		// traffic open to a future quantum attacker ("harvest now, decrypt later").
+		CurvePreferences: []tls.CurveID{tls.X25519MLKEM768, tls.X25519, tls.CurveP256},
 		NextProtos:       []string{"h2", "http/1.1"},
 		GetCertificate:   certs.GetCertificate,
 	}, nil

@@ -44,6 +44,7 @@ func TestServerConfigHandshakes(t *testing.T) {
 		// wantSuite and wantVersion are checked on success.
 		wantVersion uint16
 		wantSuite   uint16
+		wantCurve   tls.CurveID
 	}
 	cases := []tc{
 		{name: "tls1.0 refused", client: &tls.Config{MinVersion: tls.VersionTLS10, MaxVersion: tls.VersionTLS10}},
@@ -90,8 +91,9 @@ func TestServerConfigHandshakes(t *testing.T) {
 			wantVersion: tls.VersionTLS12, wantSuite: tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256},
 		{name: "tls1.2 P-256 only", wantOK: true,
 			client:      &tls.Config{MaxVersion: tls.VersionTLS12, CurvePreferences: []tls.CurveID{tls.CurveP256}},
-			wantVersion: tls.VersionTLS12},
-		{name: "tls1.3 default client", wantOK: true, client: &tls.Config{}, wantVersion: tls.VersionTLS13},
+			wantVersion: tls.VersionTLS12, wantCurve: tls.CurveP256},
+		{name: "tls1.3 default client", wantOK: true, client: &tls.Config{}, wantVersion: tls.VersionTLS13, wantCurve: tls.X25519MLKEM768},
+		{name: "tls1.2 X25519", wantOK: true, client: &tls.Config{MaxVersion: tls.VersionTLS12}, wantVersion: tls.VersionTLS12, wantCurve: tls.X25519},
 		{name: "tls1.3 X25519 only", wantOK: true,
 			client: &tls.Config{MinVersion: tls.VersionTLS13, CurvePreferences: []tls.CurveID{tls.X25519}}, wantVersion: tls.VersionTLS13},
 		{name: "tls1.3 when min is 1.3", minVersion: "1.3", wantOK: true, client: &tls.Config{}, wantVersion: tls.VersionTLS13},
@@ -142,6 +144,9 @@ func TestServerConfigHandshakes(t *testing.T) {
 			}
 			if c.wantVersion != 0 && st.Version != c.wantVersion {
 				t.Errorf("version = %s, want %s", tls.VersionName(st.Version), tls.VersionName(c.wantVersion))
+			}
+			if c.wantCurve != 0 && st.CurveID != c.wantCurve {
+				t.Errorf("key exchange = %s, want %s", st.CurveID, c.wantCurve)
 			}
 			if c.wantSuite != 0 && st.CipherSuite != c.wantSuite {
 				t.Errorf("suite = %s, want %s", tls.CipherSuiteName(st.CipherSuite), tls.CipherSuiteName(c.wantSuite))
@@ -198,7 +203,7 @@ func TestServerConfigSettings(t *testing.T) {
 	if !slices.Equal(cfg.NextProtos, []string{"h2", "http/1.1"}) {
 		t.Errorf("NextProtos = %v", cfg.NextProtos)
 	}
-	if !slices.Equal(cfg.CurvePreferences, []tls.CurveID{tls.X25519, tls.CurveP256}) {
+	if !slices.Equal(cfg.CurvePreferences, []tls.CurveID{tls.X25519MLKEM768, tls.X25519, tls.CurveP256}) {
 		t.Errorf("CurvePreferences = %v", cfg.CurvePreferences)
 	}
 	insecure := map[uint16]bool{}

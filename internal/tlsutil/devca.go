@@ -39,8 +39,8 @@ const (
 	devBackdate     = time.Hour            // tolerate small clock differences between machines
 )
 
-// devHosts are the names the demo leaf must cover.
-var devHostNames = []string{"localhost"}
+// devHostNames and devHostIPs are what the demo leaf must cover.
+func devHostNames() []string { return []string{"localhost"} }
 
 func devHostIPs() []net.IP { return []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback} }
 
@@ -238,7 +238,7 @@ func leafUsable(certFile, keyFile string, ca *devCA, now time.Time) bool {
 }
 
 func devHosts() []string {
-	hosts := append([]string(nil), devHostNames...)
+	hosts := devHostNames()
 	for _, ip := range devHostIPs() {
 		hosts = append(hosts, ip.String())
 	}
@@ -262,7 +262,7 @@ func issueLeaf(certFile, keyFile string, ca *devCA, now time.Time) error {
 	tmpl := &x509.Certificate{
 		SerialNumber:          serial,
 		Subject:               pkix.Name{CommonName: "localhost", Organization: []string{"Gatehouse Demo"}},
-		DNSNames:              append([]string(nil), devHostNames...),
+		DNSNames:              devHostNames(),
 		IPAddresses:           devHostIPs(),
 		NotBefore:             notBefore,
 		NotAfter:              notAfter,
