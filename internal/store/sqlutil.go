@@ -227,10 +227,16 @@ const maxAttempts = 10
 // tried maxAttempts times. Only errors that guarantee nothing was written are
 // retried (busy, locked, serialization failure, deadlock), so a retried write can
 // never be applied twice.
+//
+// Every caller of retry writes. On SQLite the writers of this process also take
+// turns on db.writer before touching the database: SQLite admits one writer at a
+// time anyway, and queueing here (in order, cancellable) is far cheaper than
+// SQLite's busy handler, which polls with sleeps of up to 100 ms. busy_timeout
+// still covers writers in other processes.
 func (db *DB) retry(ctx context.Context, fn func() error) error {
 	var err error
 	for attempt := range maxAttempts {
-		err = fn()
+		err = db.serialised(ctx, fn)
 		if err == nil {
 			return nil
 		}
@@ -250,6 +256,21 @@ func (db *DB) retry(ctx context.Context, fn func() error) error {
 		}
 	}
 	return err
+}
+
+// serialised runs fn holding the SQLite writer slot; on PostgreSQL it just runs
+// fn (row locks do the job there).
+func (db *DB) serialised(ctx context.Context, fn func() error) error {
+	if db.writer == nil {
+		return fn()
+	}
+	select {
+	case db.writer <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-db.writer }()
+	return fn()
 }
 
 // tx runs fn in one transaction, retried as a whole on retryable errors. On SQLite

@@ -34,6 +34,8 @@ type DB struct {
 	dialect string
 	log     *slog.Logger
 	q       queries
+	// writer is the SQLite write slot (capacity 1); nil for PostgreSQL.
+	writer chan struct{}
 }
 
 // Open connects to the database at url and, unless opts.SkipMigrate, applies
@@ -86,6 +88,9 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 	sqldb.SetMaxIdleConns(maxConns)
 
 	db := &DB{sql: sqldb, dialect: dialect, log: log}
+	if dialect == dialectSQLite {
+		db.writer = make(chan struct{}, 1)
+	}
 	db.q = newQueries(func(q string) string { return rebind(dialect, q) })
 	if err := sqldb.PingContext(ctx); err != nil {
 		_ = sqldb.Close()
