@@ -237,6 +237,9 @@ func TestGracefulShutdown(t *testing.T) {
 	if _, err := pwr.Write([]byte(body[:10])); err != nil {
 		t.Fatal(err)
 	}
+	// Let the server accept the connection and start reading the body: a
+	// connection still in the kernel's accept queue dies with the listener.
+	time.Sleep(300 * time.Millisecond)
 	stopped := make(chan error, 1)
 	go func() { stopped <- s.stop(t) }()
 	// Wait until the listener is closed (new connections refused), then finish.
@@ -258,7 +261,7 @@ func TestGracefulShutdown(t *testing.T) {
 	pwr.Close()
 	r := <-res
 	if r.err != nil || r.status != http.StatusCreated {
-		t.Fatalf("in-flight request: %d %v", r.status, r.err)
+		t.Fatalf("in-flight request: %d %v\n%s", r.status, r.err, s.stderr.String())
 	}
 	if err := <-stopped; err != nil {
 		t.Fatalf("serve: %v", err)
