@@ -29,11 +29,11 @@ func (db *DB) InsertEvent(ctx context.Context, e *Event) error {
 	}))
 }
 
-// ListEvents returns the events that match f, newest first (ties by ID,
-// descending). Page backwards by passing the Time of the last event returned as
-// the next Before; events sharing that exact microsecond with it are then on
-// neither page boundary twice but may be skipped, so pages are best-effort at
-// microsecond ties. Limit 0 means 100; it is capped at 1000.
+// ListEvents returns the events that match f, newest first (ties broken by ID,
+// descending). To page backwards pass the Time of the last event returned as the
+// next Before; since Before is exclusive, events that share that exact
+// microsecond but did not fit on the page are skipped, so paging is exact only
+// where event times are distinct. Limit 0 means 100; it is capped at 1000.
 func (db *DB) ListEvents(ctx context.Context, f EventFilter) ([]Event, error) {
 	const op = "list events"
 	var (
