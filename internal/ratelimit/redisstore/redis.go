@@ -35,23 +35,25 @@ type Options struct {
 	// all keys on one Redis Cluster slot; each script touches a single key, so
 	// the store works on a cluster without one.
 	Prefix string
-	// Timeout bounds each decision's round trip on top of the client's own
-	// timeouts. Zero means no extra bound.
-	Timeout time.Duration
 }
 
 // Store is a ratelimit.Store over Redis. It is safe for concurrent use.
 type Store struct {
-	client  redis.UniversalClient
-	prefix  string
-	timeout time.Duration
-	gcra    *redis.Script
-	window  *redis.Script
+	client redis.UniversalClient
+	prefix string
+	gcra   *redis.Script
+	window *redis.Script
 }
 
 var _ ratelimit.Store = (*Store)(nil)
 
 // New returns a Store using client, which the caller owns and closes.
+//
+// Bound decisions with the client's ReadTimeout and WriteTimeout (go-redis
+// ignores context deadlines for socket I/O unless the client sets
+// ContextTimeoutEnabled): a rate-limit check should fail fast, in tens of
+// milliseconds, so the Limiter's failure policy takes over from a stalled
+// server instead of stalling every request.
 func New(client redis.UniversalClient, opts Options) (*Store, error) {
 	if client == nil {
 		return nil, errors.New("redisstore: new: client is nil")
@@ -61,11 +63,10 @@ func New(client redis.UniversalClient, opts Options) (*Store, error) {
 		prefix = DefaultPrefix
 	}
 	return &Store{
-		client:  client,
-		prefix:  prefix,
-		timeout: opts.Timeout,
-		gcra:    redis.NewScript(gcraSource),
-		window:  redis.NewScript(windowSource),
+		client: client,
+		prefix: prefix,
+		gcra:   redis.NewScript(gcraSource),
+		window: redis.NewScript(windowSource),
 	}, nil
 }
 
@@ -122,11 +123,6 @@ func (s *Store) key(kind, key string) string {
 }
 
 func (s *Store) run(ctx context.Context, script *redis.Script, key string, a, b, n int64) (ratelimit.Decision, error) {
-	if s.timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, s.timeout)
-		defer cancel()
-	}
 	res, err := script.Run(ctx, s.client, []string{key}, a, b, n).Int64Slice()
 	if err != nil {
 		return ratelimit.Decision{}, err
