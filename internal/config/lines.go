@@ -29,6 +29,9 @@ type nodeEntry struct {
 type lineIndex struct {
 	entries []nodeEntry
 	byPath  map[string]int // path → index into entries
+	// byKeyLine and byValueLine map a line to the entries whose key or value is
+	// on it, so that mapping decode errors to paths stays linear.
+	byKeyLine, byValueLine map[int][]int
 	// problems the decoder lets through silently: yaml.v3 truncates 1.5 to 1
 	// when decoding into an integer.
 	problems []Problem
@@ -39,7 +42,7 @@ type lineIndex struct {
 // whatever the document does (yaml.v3 guards its own decoder against alias
 // bombs; this walk must not undo that).
 func buildIndex(doc *yaml.Node) *lineIndex {
-	ix := &lineIndex{byPath: map[string]int{}}
+	ix := &lineIndex{byPath: map[string]int{}, byKeyLine: map[int][]int{}, byValueLine: map[int][]int{}}
 	if doc == nil || doc.Kind != yaml.DocumentNode || len(doc.Content) == 0 {
 		return ix
 	}
@@ -48,9 +51,12 @@ func buildIndex(doc *yaml.Node) *lineIndex {
 }
 
 func (ix *lineIndex) add(e nodeEntry) {
+	i := len(ix.entries)
 	if _, dup := ix.byPath[e.path]; !dup {
-		ix.byPath[e.path] = len(ix.entries)
+		ix.byPath[e.path] = i
 	}
+	ix.byKeyLine[e.keyLine] = append(ix.byKeyLine[e.keyLine], i)
+	ix.byValueLine[e.valueLine] = append(ix.byValueLine[e.valueLine], i)
 	ix.entries = append(ix.entries, e)
 }
 
@@ -176,6 +182,10 @@ var (
 // path and a readable message. skipped lists the paths of mappings that yaml.v3
 // did not decode at all because they hold a duplicate key ("" for the root).
 func (ix *lineIndex) typeErrorProblems(msgs []string) (ps []Problem, skipped []string) {
+	if len(msgs) > maxProblems {
+		// Past this many, more detail helps nobody; finish reports the count.
+		msgs = msgs[:maxProblems+1]
+	}
 	for _, msg := range msgs {
 		p, dup := ix.typeErrorProblem(msg)
 		ps = append(ps, p)
@@ -245,8 +255,8 @@ func (ix *lineIndex) typeErrorProblem(msg string) (_ Problem, duplicate bool) {
 
 // keyAt finds the mapping key named key on line.
 func (ix *lineIndex) keyAt(line int, key string) *nodeEntry {
-	for i := range ix.entries {
-		if e := &ix.entries[i]; e.keyLine == line && e.key == key {
+	for _, i := range ix.byKeyLine[line] {
+		if e := &ix.entries[i]; e.key == key {
 			return e
 		}
 	}
@@ -268,11 +278,8 @@ func (ix *lineIndex) valueAt(line int, hint string, scalar bool) *nodeEntry {
 		}
 		return !scalar && e.typed == match.typed
 	}
-	for i := range ix.entries {
+	for _, i := range ix.byValueLine[line] {
 		e := &ix.entries[i]
-		if e.valueLine != line {
-			continue
-		}
 		if first == nil {
 			first = e
 		}

@@ -165,13 +165,21 @@ func ParseWith(data []byte, name string, getenv func(string) string, checks ...C
 	return &cfg, nil
 }
 
-// finish sets the file name and orders problems by line (whole-file and
-// line-less problems first), keeping the order of discovery within a line.
+// maxProblems bounds the list returned for one file: a hostile or badly broken
+// file could otherwise produce hundreds of thousands of lines.
+const maxProblems = 100
+
+// finish sets the file name, orders problems by line (whole-file and line-less
+// problems first, the order of discovery kept within a line) and cuts the list
+// at maxProblems.
 func finish(name string, ps []Problem) Problems {
+	sort.SliceStable(ps, func(i, j int) bool { return ps[i].Line < ps[j].Line })
+	if len(ps) > maxProblems {
+		ps = append(ps[:maxProblems:maxProblems], Problem{Message: "more problems not shown; fix these first"})
+	}
 	for i := range ps {
 		ps[i].File = name
 	}
-	sort.SliceStable(ps, func(i, j int) bool { return ps[i].Line < ps[j].Line })
 	return Problems(ps)
 }
 

@@ -565,3 +565,25 @@ func mustNode(t *testing.T, data []byte) *yaml.Node {
 	}
 	return &n
 }
+
+// A hostile file with a huge number of problems stays fast and reports a
+// bounded list.
+func TestManyProblemsAreBounded(t *testing.T) {
+	var b strings.Builder
+	b.WriteString(minimal + "tokens:\n  audience: [")
+	for i := 0; i < 50000; i++ {
+		b.WriteString("[],")
+	}
+	b.WriteString("]\nroutes:\n")
+	for i := 0; i < 5000; i++ {
+		if i%2 == 0 {
+			b.WriteString("  - {path: /a, methods: [GET], upstream: x}\n")
+		} else {
+			b.WriteString("  - {path: /a, methods: [POST], upstream: x}\n")
+		}
+	}
+	ps := parseProblems(t, b.String(), nil)
+	if len(ps) != maxProblems+1 || !strings.Contains(ps[maxProblems].Message, "more problems") {
+		t.Fatalf("got %d problems, last %v", len(ps), ps[len(ps)-1])
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"net/url"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -547,11 +548,7 @@ func (v *validator) upstreamURL(path, s string) {
 
 func (v *validator) routes(c *Config) {
 	names := map[string]int{}
-	type shape struct {
-		path    string
-		methods map[string]bool // nil: every method
-	}
-	var shapes []shape
+	claims := methodClaims{}
 	for i, r := range c.Routes {
 		p := pathIndex("routes", i)
 		norm, pathOK := v.routePath(p+".path", r.Path)
@@ -631,38 +628,62 @@ func (v *validator) routes(c *Config) {
 		}
 
 		if pathOK {
-			var ms map[string]bool
-			if len(r.Methods) > 0 {
-				ms = methods
-			}
-			for j, s := range shapes {
-				if s.path == norm && covers(s.methods, ms) {
-					v.add(p, "is unreachable: %s matches every request it would (routes match in order)", pathIndex("routes", j))
-					break
-				}
-			}
-			shapes = append(shapes, shape{path: norm, methods: ms})
-		} else {
-			shapes = append(shapes, shape{})
+			v.unreachable(p, claims, norm, r.Methods, methods)
 		}
 	}
 }
 
-// covers reports whether a route taking methods a matches every method b does;
-// nil means every method.
-func covers(a, b map[string]bool) bool {
-	if a == nil {
-		return true
+// methodClaims records, for one path shape, which earlier route first took each
+// method ("" for a route that takes every method).
+type methodClaims map[string]map[string]int
+
+// unreachable reports a route that earlier routes with the same path shape
+// already cover for every method it takes, then records its own claims. It is
+// linear in the number of routes whatever the file holds.
+func (v *validator) unreachable(path string, claims methodClaims, norm string, listed []string, methods map[string]bool) {
+	c := claims[norm]
+	if c == nil {
+		c = map[string]int{}
+		claims[norm] = c
 	}
-	if b == nil {
-		return false
+	i := routeIndex(path)
+	if j, ok := c[""]; ok {
+		v.add(path, "is unreachable: %s matches every request it would (routes match in order)", pathIndex("routes", j))
+		return
 	}
-	for m := range b {
-		if !a[m] {
-			return false
+	if len(listed) == 0 {
+		c[""] = i
+		return
+	}
+	var by []int
+	covered := len(methods) > 0
+	for m := range methods {
+		j, ok := c[m]
+		if !ok {
+			covered = false
+			c[m] = i
+		} else if !slices.Contains(by, j) {
+			by = append(by, j)
 		}
 	}
-	return true
+	if covered {
+		sort.Ints(by)
+		names := make([]string, len(by))
+		for k, j := range by {
+			names[k] = pathIndex("routes", j)
+		}
+		verb := "matches"
+		if len(names) > 1 {
+			verb = "match"
+		}
+		v.add(path, "is unreachable: %s %s every request it would (routes match in order)", strings.Join(names, " and "), verb)
+	}
+}
+
+// routeIndex reads i back from "routes[i]".
+func routeIndex(path string) int {
+	n, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimPrefix(path, "routes["), "]"))
+	return n
 }
 
 // routePath checks a route pattern and returns it with parameter names erased

@@ -332,6 +332,21 @@ func TestValidate(t *testing.T) {
 				{Name: "b", Methods: []string{"GET"}, Path: "/v1/notes/{note}", Upstream: "api"},
 			}
 		}, "routes[1]", "unreachable: routes[0]"},
+		{"route shadowed by two", func(c *Config) {
+			c.Routes = []Route{
+				{Name: "a", Methods: []string{"GET"}, Path: "/v1/notes/{id}", Upstream: "api"},
+				{Name: "b", Methods: []string{"POST"}, Path: "/v1/notes/{x}", Upstream: "api"},
+				{Name: "c", Methods: []string{"POST", "GET"}, Path: "/v1/notes/{y}", Upstream: "api"},
+			}
+		}, "routes[2]", "unreachable: routes[0] and routes[1] match every"},
+		{"route shadowed by a catch-all", func(c *Config) {
+			c.Routes = []Route{
+				{Name: "a", Path: "/v1/notes/{id}", Upstream: "api"},
+				{Name: "b", Path: "/v1/other", Upstream: "api"},
+				{Name: "c", Path: "/v1/notes/{id}/", Upstream: "api"},
+				{Name: "d", Methods: []string{"HEAD"}, Path: "/v1/notes/{note}", Upstream: "api"},
+			}
+		}, "routes[3]", "unreachable: routes[0] matches every"},
 		{"route same path other method", func(c *Config) {
 			c.Routes = append(c.Routes, Route{Name: "b", Methods: []string{"DELETE"}, Path: "/v1/notes/{id}", Upstream: "api"})
 		}, "", ""},
