@@ -35,6 +35,28 @@ type lineIndex struct {
 	// problems the decoder lets through silently: yaml.v3 truncates 1.5 to 1
 	// when decoding into an integer.
 	problems []Problem
+	// blocking are problems that make decoding unsafe to attempt (see
+	// maxMappingKeys); dups are the duplicate keys found, counted by dupCount.
+	blocking []Problem
+	dups     []Problem
+}
+
+// Bounds that keep decoding linear. yaml.v3 looks for duplicate keys by
+// comparing every pair of keys in a mapping and records one error per equal
+// pair, so a 1 MiB mapping of 200,000 keys (or of one key repeated) would take
+// minutes or gigabytes. The walk, which is linear, refuses such files before the
+// decoder sees them.
+const (
+	maxMappingKeys = 1000
+	maxDuplicates  = 10
+)
+
+// blockingProblems returns the problems that stop decoding, if any.
+func (ix *lineIndex) blockingProblems() []Problem {
+	if len(ix.dups) > maxDuplicates {
+		return append(ix.blocking, ix.dups...)
+	}
+	return ix.blocking
 }
 
 // buildIndex walks the document alongside the Go type it decodes into. It never
@@ -78,10 +100,26 @@ func (ix *lineIndex) walk(n *yaml.Node, path string, t reflect.Type) {
 		if t != nil && t.Kind() == reflect.Struct {
 			fields, names = yamlFields(t)
 		}
+		if len(n.Content)/2 > maxMappingKeys {
+			line := ix.line(path) // the key that holds this mapping
+			if line == 0 {
+				line = n.Line
+			}
+			ix.blocking = append(ix.blocking, Problem{Path: path, Line: line,
+				Message: fmt.Sprintf("has %d keys; at most %d are allowed in one mapping", len(n.Content)/2, maxMappingKeys)})
+			return
+		}
+		seen := map[string]int{}
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
 			if k.Kind != yaml.ScalarNode || k.Value == "<<" {
 				continue
+			}
+			if first, dup := seen[k.Value]; dup {
+				ix.dups = append(ix.dups, Problem{Path: pathKey(path, k.Value), Line: k.Line,
+					Message: fmt.Sprintf("duplicate key (first defined at line %d)", first)})
+			} else {
+				seen[k.Value] = k.Line
 			}
 			e := nodeEntry{
 				path:      pathKey(path, k.Value),

@@ -94,6 +94,9 @@ func ParseWith(data []byte, name string, getenv func(string) string, checks ...C
 		}
 	}
 	ix := buildIndex(&doc)
+	if ps := ix.blockingProblems(); len(ps) > 0 {
+		return nil, finish(name, ps)
+	}
 
 	cfg := Default()
 	ps := ix.problems

@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -585,5 +586,32 @@ func TestManyProblemsAreBounded(t *testing.T) {
 	ps := parseProblems(t, b.String(), nil)
 	if len(ps) != maxProblems+1 || !strings.Contains(ps[maxProblems].Message, "more problems") {
 		t.Fatalf("got %d problems, last %v", len(ps), ps[len(ps)-1])
+	}
+}
+
+// Files that would make yaml.v3's pairwise duplicate-key check blow up are
+// refused by the linear walk before decoding.
+func TestHugeMappingsAreRefused(t *testing.T) {
+	var wide strings.Builder
+	wide.WriteString(minimal + "plans:\n")
+	for i := 0; i <= maxMappingKeys; i++ {
+		wide.WriteString("  p" + strconv.Itoa(i) + ": 1/h\n")
+	}
+	ps := parseProblems(t, wide.String(), nil)
+	if len(ps) != 1 || ps[0].Path != "plans" || ps[0].Line != 5 || !strings.Contains(ps[0].Message, "at most 1000") {
+		t.Fatalf("got %v", ps)
+	}
+
+	var dups strings.Builder
+	dups.WriteString(minimal + "routes:\n")
+	for r := 0; r < 3; r++ {
+		dups.WriteString("  - path: /a\n")
+		for i := 0; i < 5; i++ {
+			dups.WriteString("    path: /a\n")
+		}
+	}
+	ps = parseProblems(t, dups.String(), nil)
+	if len(ps) != 15 || ps[0].Path != "routes[0].path" || ps[0].Line != 6 || ps[0].Message != "duplicate key (first defined at line 5)" {
+		t.Fatalf("got %v", ps)
 	}
 }

@@ -438,7 +438,7 @@ func (v *validator) identity(c *Config) {
 	case !nameRe.MatchString(id.DefaultPlan):
 		v.add("identity.default_plan", "%q is not a valid plan name", clip(id.DefaultPlan))
 	case len(c.Plans) > 0 && !hasKey(c.Plans, id.DefaultPlan):
-		v.add("identity.default_plan", "%q is not one of the plans (%s)", clip(id.DefaultPlan), strings.Join(sortedKeys(c.Plans), ", "))
+		v.add("identity.default_plan", "%q is not one of the plans (%s)", clip(id.DefaultPlan), shortList(sortedKeys(c.Plans)))
 	}
 	v.names("identity.default_roles", id.DefaultRoles, roleRe, "role name")
 }
@@ -764,7 +764,16 @@ func listHint(names []string) string {
 	if len(names) == 0 {
 		return " (no upstreams are defined)"
 	}
-	return " (" + strings.Join(names, ", ") + ")"
+	return " (" + shortList(names) + ")"
+}
+
+// shortList joins names for a message, at most ten of them.
+func shortList(names []string) string {
+	const limit = 10
+	if len(names) > limit {
+		return strings.Join(names[:limit], ", ") + fmt.Sprintf(", … %d more", len(names)-limit)
+	}
+	return strings.Join(names, ", ")
 }
 
 func orList(items []string) string {
