@@ -2,12 +2,13 @@ package httpapi
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/problem"
 
 	"github.com/gatehouse-dev/gatehouse/internal/identity"
 	"github.com/gatehouse-dev/gatehouse/internal/password"
@@ -15,31 +16,14 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/token"
 )
 
-// Problem is an RFC 9457 problem details object.
-type Problem struct {
-	Type      string       `json:"type"`
-	Title     string       `json:"title"`
-	Status    int          `json:"status"`
-	Detail    string       `json:"detail,omitempty"`
-	RequestID string       `json:"request_id,omitempty"`
-	Errors    []FieldError `json:"errors,omitempty"`
-	// retryAfter, when set, is sent as Retry-After.
-	retryAfter time.Duration
-}
-
-// FieldError names one bad input field.
-type FieldError struct {
-	Field  string `json:"field"`
-	Reason string `json:"reason"`
-}
-
-func (p *Problem) Error() string { return p.Title + ": " + p.Detail }
-
-// problemBase is the type URI prefix; the fragment names the problem.
-const problemBase = "https://gatehouse.dev/problems/"
+// Problem and FieldError are the wire shapes of errors (package problem).
+type (
+	Problem    = problem.Details
+	FieldError = problem.FieldError
+)
 
 func newProblem(status int, slug, title, detail string) *Problem {
-	return &Problem{Type: problemBase + slug, Title: title, Status: status, Detail: detail}
+	return problem.New(status, slug, title, detail)
 }
 
 func badRequest(detail string, fields ...FieldError) *Problem {
@@ -79,7 +63,7 @@ func toProblem(err error) *Problem {
 		return badRequest(pe.Message, FieldError{Field: "password", Reason: pe.Reason})
 	case errors.As(err, &te):
 		p := newProblem(http.StatusTooManyRequests, "throttled", "Too many attempts", "try again later")
-		p.retryAfter = te.RetryAfter
+		p.RetryAfter = te.RetryAfter
 		return p
 	case errors.Is(err, identity.ErrInvalidEmail):
 		return badRequest("email must be a plain email address", FieldError{Field: "email", Reason: "invalid"})
@@ -91,7 +75,7 @@ func toProblem(err error) *Problem {
 		return newProblem(http.StatusNotFound, "not-found", "Not found", "")
 	case errors.Is(err, password.ErrBusy):
 		p := newProblem(http.StatusServiceUnavailable, "busy", "Busy", "too many sign-ins at once; retry shortly")
-		p.retryAfter = time.Second
+		p.RetryAfter = time.Second
 		return p
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return newProblem(http.StatusServiceUnavailable, "unavailable", "Service unavailable", "the request did not complete in time")
@@ -110,22 +94,14 @@ func (ew errorWriter) problem(w http.ResponseWriter, r *http.Request, err error)
 		ew.log.ErrorContext(r.Context(), "internal error", "request_id", sc.RequestID, "method", r.Method, "path", r.URL.Path, "error", err.Error())
 		p = newProblem(http.StatusInternalServerError, "internal", "Internal error", "something went wrong; quote the request id when reporting it")
 	}
-	cp := *p
-	cp.RequestID = sc.RequestID
-	if cp.retryAfter > 0 {
-		w.Header().Set("Retry-After", retryAfterSeconds(cp.retryAfter))
-	}
-	if cp.Status == http.StatusUnauthorized && w.Header().Get("WWW-Authenticate") == "" {
-		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
-	}
-	writeJSON(w, cp.Status, "application/problem+json", cp)
+	problem.Write(w, p, sc.RequestID)
 }
 
 // oauth writes an RFC 6749 §5.2 error.
 func (ew errorWriter) oauth(w http.ResponseWriter, r *http.Request, e *OAuthError) {
 	sc := reqctx.From(r.Context())
 	if e.retryAfter > 0 {
-		w.Header().Set("Retry-After", retryAfterSeconds(e.retryAfter))
+		w.Header().Set("Retry-After", problem.RetryAfter(e.retryAfter))
 	}
 	if e.Status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Basic realm="gatehouse"`)
@@ -168,24 +144,8 @@ func (ew errorWriter) tokenError(w http.ResponseWriter, r *http.Request, err err
 	}
 }
 
-func retryAfterSeconds(d time.Duration) string {
-	s := int64((d + time.Second - 1) / time.Second)
-	if s < 1 {
-		s = 1
-	}
-	return strconv.FormatInt(s, 10)
-}
-
 func writeJSON(w http.ResponseWriter, status int, contentType string, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		http.Error(w, `{"title":"Internal error"}`, http.StatusInternalServerError)
-		return
-	}
-	w.Header().Set("Content-Type", contentType)
-	w.Header().Set("Content-Length", strconv.Itoa(len(b)+1))
-	w.WriteHeader(status)
-	_, _ = w.Write(append(b, '\n'))
+	problem.JSON(w, status, contentType, v)
 }
 
 // noStore marks a response that carries credentials as never cacheable (RFC 6749 §5.1).

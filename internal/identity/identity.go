@@ -464,4 +464,3 @@ func hexIndex(b []byte) []byte {
 	}
 	return out
 }
-
