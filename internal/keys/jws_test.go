@@ -1,6 +1,8 @@
 package keys
 
 import (
+	"bytes"
+	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -257,30 +259,61 @@ func TestVerifyTyp(t *testing.T) {
 	}
 }
 
-// FuzzVerify: no input panics, and nothing verifies except what the ring signed.
-func FuzzVerify(f *testing.F) {
-	r := newTestRing(f, &fakeStore{}, testSealer(), nil, RingOptions{})
-	sk := r.snap.Load().signer
-	signed := map[string]bool{}
-	for _, p := range []string{`{"sub":"u1"}`, "", "x"} {
-		tok, err := r.Sign([]byte(p), "at+jwt")
-		if err != nil {
-			f.Fatal(err)
-		}
-		signed[p] = true
-		f.Add(tok) // genuine tokens: mutations of these are the interesting inputs
+// fixedRing is a ring with fixed keys, an ES256 active key and an EdDSA next key,
+// so that a token signed in one process verifies in another (fuzz workers rebuild
+// it). It returns the private keys too.
+func fixedRing(tb testing.TB) (r *Ring, es *ecdsa.PrivateKey, ed ed25519.PrivateKey) {
+	tb.Helper()
+	es, err := ecdsa.ParseRawPrivateKey(elliptic.P256(), bytes.Repeat([]byte{7}, 32))
+	if err != nil {
+		tb.Fatal(err)
 	}
-	genuine, _ := r.Sign([]byte(`{"sub":"u1"}`), "at+jwt")
+	ed = ed25519.NewKeyFromSeed(bytes.Repeat([]byte{9}, 32))
+	s := testSealer()
+	st := &fakeStore{}
+	now := time.Unix(1767225600, 0)
+	for _, k := range []struct {
+		priv  crypto.Signer
+		alg   string
+		state string
+	}{{es, "ES256", store.KeyActive}, {ed, "EdDSA", store.KeyNext}} {
+		row, err := (&Ring{sealer: s, alg: jose.SignatureAlgorithm(k.alg)}).keyRow(k.priv, k.state, now)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if err := st.CreateSigningKey(context.Background(), row); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	return newTestRing(tb, st, s, nil, RingOptions{}), es, ed
+}
+
+// FuzzVerify: no input panics, and nothing verifies except what was signed by a
+// key of the ring.
+func FuzzVerify(f *testing.F) {
+	r, es, ed := fixedRing(f)
+	esKid, _ := thumbprint(&es.PublicKey)
+	edKid, _ := thumbprint(ed.Public())
+	signed := map[string]bool{`{"sub":"u1"}`: true, "": true, "x": true}
+
+	genuine, err := r.Sign([]byte(`{"sub":"u1"}`), "at+jwt")
+	if err != nil {
+		f.Fatal(err)
+	}
 	parts := strings.Split(genuine, ".")
-	f.Add(forge(f, map[string]any{"alg": "none", "kid": sk.kid}, "x", nil))                               // alg none
-	f.Add(forge(f, map[string]any{"alg": "HS256", "kid": sk.kid}, "x", hs256([]byte("secret"))))          // HMAC
-	f.Add(forge(f, map[string]any{"alg": "ES256", "kid": sk.kid, "jku": "https://e"}, "x", nil))          // jku
-	f.Add(forge(f, map[string]any{"alg": "ES256", "kid": sk.kid, "x5c": []string{"AAAA"}}, "x", nil))     // x5c
-	f.Add(forge(f, map[string]any{"alg": "ES256", "kid": sk.kid, "crit": []string{"b64"}}, "x", nil))     // crit
-	f.Add(forge(f, map[string]any{"alg": "EdDSA", "kid": sk.kid}, "x", signEd(attackerSeedKey())))        // alg mismatch
-	f.Add(parts[0] + "." + parts[1] + "." + b64.EncodeToString(make([]byte, 64)))                         // psychic signature
-	f.Add(parts[0] + ".." + parts[2])                                                                     // empty payload part
-	f.Add(`{"protected":"` + parts[0] + `","payload":"` + parts[1] + `","signature":"` + parts[2] + `"}`) // JSON form
+	f.Add(genuine)                                                                                                           // genuine ES256 token
+	f.Add(forge(f, map[string]any{"alg": "ES256", "kid": esKid}, "", signES256(es)))                                         // empty payload
+	f.Add(forge(f, map[string]any{"alg": "EdDSA", "kid": edKid, "typ": "at+jwt"}, "x", signEd(ed)))                          // genuine EdDSA (next key)
+	f.Add(forge(f, map[string]any{"alg": "EdDSA", "kid": esKid}, "x", signEd(ed)))                                           // alg of the other key
+	f.Add(forge(f, map[string]any{"alg": "ES256", "kid": edKid}, "x", signES256(es)))                                        // kid of the other key
+	f.Add(forge(f, map[string]any{"alg": "none", "kid": esKid}, "x", nil))                                                   // alg none
+	f.Add(forge(f, map[string]any{"alg": "HS256", "kid": esKid}, "x", hs256([]byte("secret"))))                              // HMAC
+	f.Add(forge(f, map[string]any{"alg": "ES256", "kid": esKid, "jku": "https://e"}, "x", signES256(es)))                    // jku
+	f.Add(forge(f, map[string]any{"alg": "ES256", "kid": esKid, "x5c": []string{"AAAA"}}, "x", signES256(es)))               // x5c
+	f.Add(forge(f, map[string]any{"alg": "ES256", "kid": esKid, "crit": []string{"b64"}, "b64": false}, "x", signES256(es))) // crit
+	f.Add(parts[0] + "." + parts[1] + "." + b64.EncodeToString(make([]byte, 64)))                                            // psychic signature
+	f.Add(parts[0] + ".." + parts[2])                                                                                        // payload removed
+	f.Add(`{"protected":"` + parts[0] + `","payload":"` + parts[1] + `","signature":"` + parts[2] + `"}`)                    // JSON serialization
 	f.Add("....")
 	f.Add("")
 	f.Fuzz(func(t *testing.T, tok string) {
@@ -289,9 +322,12 @@ func FuzzVerify(f *testing.F) {
 			if !errors.Is(err, ErrMalformed) && !errors.Is(err, ErrUnknownKey) && !errors.Is(err, ErrBadSignature) {
 				t.Fatalf("unclassified error %v", err)
 			}
+			if payload != nil || kid != "" {
+				t.Fatal("payload or kid returned with an error")
+			}
 			return
 		}
-		if !signed[string(payload)] || kid != sk.kid {
+		if !signed[string(payload)] || (kid != esKid && kid != edKid) {
 			t.Fatalf("forged token verified: %q → %q kid %q", tok, payload, kid)
 		}
 	})

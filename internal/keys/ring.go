@@ -495,6 +495,11 @@ func (r *Ring) generate(state string, now time.Time) (*store.SigningKey, error) 
 		}
 		priv = k
 	}
+	return r.keyRow(priv, state, now)
+}
+
+// keyRow builds the store row of priv: public JWK, kid and sealed private half.
+func (r *Ring) keyRow(priv crypto.Signer, state string, now time.Time) (*store.SigningKey, error) {
 	kid, err := thumbprint(priv.Public())
 	if err != nil {
 		return nil, fmt.Errorf("generate key: %w", err)
