@@ -611,7 +611,7 @@ func TestHugeMappingsAreRefused(t *testing.T) {
 		}
 	}
 	ps = parseProblems(t, dups.String(), nil)
-	if len(ps) != 15 || ps[0].Path != "routes[0].path" || ps[0].Line != 6 || ps[0].Message != "duplicate key (first defined at line 5)" {
+	if len(ps) != 15 || ps[0].Path != "routes[0].path" || ps[0].Line != 7 || ps[0].Message != "duplicate key (first defined at line 6)" {
 		t.Fatalf("got %v", ps)
 	}
 }
