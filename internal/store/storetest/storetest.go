@@ -62,6 +62,7 @@ func Run(t *testing.T, open func(t *testing.T) *store.DB) {
 		{"Throttle", testThrottle},
 		{"ThrottleRace", testThrottleRace},
 		{"Forgive", testForgive},
+		{"RevokedSince", testRevokedSince},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -1468,4 +1469,28 @@ func testForgive(t *testing.T, db *store.DB) {
 	if c != 0 {
 		t.Fatalf("after racing forgiveness: %d, want 0", c)
 	}
+}
+
+func testRevokedSince(t *testing.T, db *store.DB) {
+	ctx := ctxT(t)
+	createUser(t, db, "rs-user")
+	for i, id := range []string{"rs-a", "rs-b", "rs-c"} {
+		createSession(t, db, id, "rs-user", at(0))
+		if i < 2 {
+			_, err := db.RevokeSession(ctx, id, "logout", at(time.Duration(i+1)*time.Minute))
+			mustNil(t, err, "revoke")
+		}
+	}
+	got, err := db.RevokedSince(ctx, at(0), 0)
+	mustNil(t, err, "revoked since")
+	equal(t, len(got), 2, "revoked count")
+	equal(t, got[0].ID, "rs-a", "oldest first")
+	equal(t, got[1].RevokedAt, norm(at(2*time.Minute)), "revoked at")
+	got, err = db.RevokedSince(ctx, at(90*time.Second), 0)
+	mustNil(t, err, "revoked since later")
+	equal(t, len(got), 1, "only the later revocation")
+	equal(t, got[0].ID, "rs-b", "later id")
+	got, err = db.RevokedSince(ctx, at(0), 1)
+	mustNil(t, err, "limit")
+	equal(t, len(got), 1, "limit 1")
 }
