@@ -333,8 +333,6 @@ func FuzzVerify(f *testing.F) {
 	})
 }
 
-func attackerSeedKey() ed25519.PrivateKey { return ed25519.NewKeyFromSeed(make([]byte, 32)) }
-
 // Keys that are not next, active or retiring never verify, whatever the token.
 func TestVerifyRetiredKeyNeverAccepted(t *testing.T) {
 	st := &fakeStore{}

@@ -576,11 +576,22 @@ func (r *Ring) Keys() []KeyInfo {
 // store.ErrConflict, the ring reloads, and the error is returned wrapped.
 func (r *Ring) Rotate(ctx context.Context) (RotateResult, error) {
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.rotateLocked(ctx)
+	res, rotated, err := r.rotateLocked(ctx)
+	r.mu.Unlock()
+	r.notify(ctx, res, rotated)
+	return res, err
 }
 
-func (r *Ring) rotateLocked(ctx context.Context) (RotateResult, error) {
+// notify calls OnRotate outside the lock, so that the hook may use the ring.
+func (r *Ring) notify(ctx context.Context, res RotateResult, rotated bool) {
+	if rotated && r.onRotate != nil {
+		r.onRotate(ctx, res)
+	}
+}
+
+// rotateLocked reports whether the store changed (rotated) separately from err:
+// a reload failing after a committed rotation is still a rotation.
+func (r *Ring) rotateLocked(ctx context.Context) (RotateResult, bool, error) {
 	snap := r.snap.Load()
 	now := r.now()
 	if len(snap.next) == 0 {
@@ -588,15 +599,15 @@ func (r *Ring) rotateLocked(ctx context.Context) (RotateResult, error) {
 		// any JWKS they cached lists it. Publish it now; it activates next time.
 		next, err := r.generate(store.KeyNext, now)
 		if err != nil {
-			return RotateResult{}, fmt.Errorf("keys: rotate: %w", err)
+			return RotateResult{}, false, fmt.Errorf("keys: rotate: %w", err)
 		}
 		if err := r.st.TransitionKeys(ctx, nil, next); err != nil {
-			return RotateResult{}, fmt.Errorf("keys: rotate: publish next key: %w", err)
+			return RotateResult{}, false, fmt.Errorf("keys: rotate: publish next key: %w", err)
 		}
 		if err := r.reloadLocked(ctx); err != nil {
 			r.log.ErrorContext(ctx, "reload after publishing a next key", "error", err)
 		}
-		return RotateResult{}, fmt.Errorf("keys: rotate: published %s as next; rotate again once JWKS caches have refreshed: %w", next.ID, ErrNoNextKey)
+		return RotateResult{}, false, fmt.Errorf("keys: rotate: published %s as next; rotate again once JWKS caches have refreshed: %w", next.ID, ErrNoNextKey)
 	}
 	ts, retired := r.expiredRetiring(snap, now)
 	res := RotateResult{Activated: snap.next[0].ID, Retired: retired}
@@ -611,7 +622,7 @@ func (r *Ring) rotateLocked(ctx context.Context) (RotateResult, error) {
 	ts = append(ts, store.KeyTransition{ID: snap.next[0].ID, From: store.KeyNext, To: store.KeyActive, At: now})
 	newNext, err := r.generate(store.KeyNext, now)
 	if err != nil {
-		return RotateResult{}, fmt.Errorf("keys: rotate: %w", err)
+		return RotateResult{}, false, fmt.Errorf("keys: rotate: %w", err)
 	}
 	res.Next = newNext.ID
 	if err := r.st.TransitionKeys(ctx, ts, newNext); err != nil {
@@ -620,16 +631,13 @@ func (r *Ring) rotateLocked(ctx context.Context) (RotateResult, error) {
 				r.log.ErrorContext(ctx, "reload after losing a rotation race", "error", rerr)
 			}
 		}
-		return RotateResult{}, fmt.Errorf("keys: rotate: %w", err)
+		return RotateResult{}, false, fmt.Errorf("keys: rotate: %w", err)
 	}
 	r.log.InfoContext(ctx, "signing keys rotated", "activated", res.Activated, "retiring", res.Retiring, "next", res.Next, "retired", res.Retired)
-	if r.onRotate != nil {
-		r.onRotate(ctx, res)
-	}
 	if err := r.reloadLocked(ctx); err != nil {
-		return res, fmt.Errorf("keys: rotate: rotated, but reload failed: %w", err)
+		return res, true, fmt.Errorf("keys: rotate: rotated, but reload failed: %w", err)
 	}
-	return res, nil
+	return res, true, nil
 }
 
 // expiredRetiring lists transitions retiring → retired for keys whose publication
@@ -654,19 +662,15 @@ func (r *Ring) expiredRetiring(snap *snapshot, now time.Time) ([]store.KeyTransi
 // rotated.
 func (r *Ring) MaybeRotate(ctx context.Context) (bool, error) {
 	r.mu.Lock()
+	if r.rotationDue() {
+		res, rotated, err := r.rotateLocked(ctx)
+		r.mu.Unlock()
+		r.notify(ctx, res, rotated)
+		return rotated, err
+	}
 	defer r.mu.Unlock()
 	snap := r.snap.Load()
 	now := r.now()
-	if r.rotateEvery > 0 && len(snap.next) > 0 {
-		for _, a := range snap.active {
-			if !activatedAt(a).Add(r.rotateEvery).After(now) {
-				if _, err := r.rotateLocked(ctx); err != nil {
-					return false, err
-				}
-				return true, nil
-			}
-		}
-	}
 	ts, retired := r.expiredRetiring(snap, now)
 	var newNext *store.SigningKey
 	if len(snap.next) == 0 {
@@ -696,6 +700,22 @@ func (r *Ring) MaybeRotate(ctx context.Context) (bool, error) {
 		return false, fmt.Errorf("keys: maybe rotate: %w", err)
 	}
 	return false, nil
+}
+
+// rotationDue reports whether an active key has reached RotationInterval and a
+// next key is published to take over.
+func (r *Ring) rotationDue() bool {
+	snap := r.snap.Load()
+	if r.rotateEvery <= 0 || len(snap.next) == 0 {
+		return false
+	}
+	now := r.now()
+	for _, a := range snap.active {
+		if !activatedAt(a).Add(r.rotateEvery).After(now) {
+			return true
+		}
+	}
+	return false
 }
 
 // Run reloads and calls MaybeRotate every ReloadInterval until ctx is done,

@@ -578,3 +578,31 @@ func TestRingAlgorithmChangeKeepsOldKeys(t *testing.T) {
 	}
 	mustVerify(t, ed, tokEd, "ed", decodeHeader(t, tokEd)["kid"].(string))
 }
+
+// OnRotate runs outside the ring's lock: a hook may use the ring (here, reload it
+// and list its keys) without deadlocking.
+func TestOnRotateMayUseTheRing(t *testing.T) {
+	st := &fakeStore{}
+	c := newClock()
+	var r *Ring
+	var seen []KeyInfo
+	r = newTestRing(t, st, testSealer(), c, RingOptions{
+		RotationInterval: time.Hour,
+		OnRotate: func(ctx context.Context, res RotateResult) {
+			if err := r.Reload(ctx); err != nil {
+				t.Error(err)
+			}
+			seen = r.Keys()
+		},
+	})
+	c.Advance(time.Hour)
+	if rotated, err := r.MaybeRotate(context.Background()); err != nil || !rotated {
+		t.Fatalf("MaybeRotate = %v, %v", rotated, err)
+	}
+	if _, err := r.Rotate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if len(seen) != 4 {
+		t.Fatalf("hook saw %d keys, want 4", len(seen))
+	}
+}
