@@ -561,12 +561,21 @@ func (r *Ring) Keys() []KeyInfo {
 			Algorithm:   k.Algorithm,
 			State:       k.State,
 			CreatedAt:   k.CreatedAt,
-			ActivatedAt: k.ActivatedAt,
-			RetiringAt:  k.RetiringAt,
-			RetiredAt:   k.RetiredAt,
+			ActivatedAt: copyTime(k.ActivatedAt),
+			RetiringAt:  copyTime(k.RetiringAt),
+			RetiredAt:   copyTime(k.RetiredAt),
 		}
 	}
 	return out
+}
+
+// copyTime keeps callers from writing through to the shared snapshot.
+func copyTime(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	c := *t
+	return &c
 }
 
 // Rotate moves the ring one step, in one conditional TransitionKeys call: retiring
