@@ -106,7 +106,7 @@ func (ix *lineIndex) walk(n *yaml.Node, path string, t reflect.Type) {
 				line = n.Line
 			}
 			ix.blocking = append(ix.blocking, Problem{Path: path, Line: line,
-				Message: fmt.Sprintf("has %d keys; at most %d are allowed in one mapping", len(n.Content)/2, maxMappingKeys)})
+				Message: fmt.Sprintf("this mapping has %d keys; at most %d are allowed in one mapping", len(n.Content)/2, maxMappingKeys)})
 			return
 		}
 		seen := map[string]int{}

@@ -598,7 +598,7 @@ func TestHugeMappingsAreRefused(t *testing.T) {
 		wide.WriteString("  p" + strconv.Itoa(i) + ": 1/h\n")
 	}
 	ps := parseProblems(t, wide.String(), nil)
-	if len(ps) != 1 || ps[0].Path != "plans" || ps[0].Line != 5 || !strings.Contains(ps[0].Message, "at most 1000") {
+	if len(ps) != 1 || ps[0].Path != "plans" || ps[0].Line != 5 || !strings.Contains(ps[0].Message, "has 1001 keys; at most 1000") {
 		t.Fatalf("got %v", ps)
 	}
 

@@ -130,3 +130,13 @@ func clonePtr[T any](p *T) *T {
 	v := *p
 	return &v
 }
+
+// LogValue logs a service credential without its secret hash.
+func (s Service) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("id", s.ID),
+		slog.Bool("secret_hash", s.SecretHash != ""),
+		slog.String("secret_env", s.SecretEnv),
+		slog.Any("permissions", s.Permissions),
+	)
+}

@@ -78,3 +78,12 @@ func TestLogValueMasksSecrets(t *testing.T) {
 		t.Fatalf("log line lacks the summary: %s", out)
 	}
 }
+
+func TestServiceLogValueMasksHash(t *testing.T) {
+	var buf bytes.Buffer
+	s := Service{ID: "ops", SecretHash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaDU", Permissions: []string{"admin"}}
+	slog.New(slog.NewJSONHandler(&buf, nil)).Info("service", "svc", s)
+	if out := buf.String(); strings.Contains(out, "aGFzaDU") || !strings.Contains(out, `"id":"ops"`) {
+		t.Fatalf("got %s", out)
+	}
+}
