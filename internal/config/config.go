@@ -27,6 +27,8 @@ type Config struct {
 	Log      Log      `yaml:"log"`
 	// Services are machine credentials for backends (token introspection, admin API).
 	Services []Service `yaml:"services"`
+	// Limits are the rate limits that apply outside route definitions.
+	Limits Limits `yaml:"limits"`
 	// Plans maps a plan name to its request quota, e.g. {free: "100/h"}.
 	Plans map[string]string `yaml:"plans"`
 	// Upstreams are the APIs Gatehouse protects, by name.
@@ -170,6 +172,37 @@ type Log struct {
 	Level string `yaml:"level"`
 	// Format is "json" (default) or "text".
 	Format string `yaml:"format"`
+}
+
+// Limits are rate limits at the edge (every request) and on the identity API.
+// Each is "N/unit" (units s, m, h, d); an empty string turns that limit off.
+type Limits struct {
+	// Global is one budget shared by every request, e.g. "5000/s". Default: none.
+	Global string `yaml:"global"`
+	// PerIP is every client IP's budget across all requests (trusted-proxy
+	// aware). Default "100/s".
+	PerIP string `yaml:"per_ip"`
+	// OnStoreError is what happens when the shared counter store (Redis) fails:
+	// "local" (default: fall back to this process's own counters), "allow" or
+	// "deny". Failures are always logged and counted.
+	OnStoreError string `yaml:"on_store_error"`
+	// Auth are per-client-IP budgets for the identity endpoints, on top of the
+	// per-account sign-in lockout.
+	Auth AuthLimits `yaml:"auth"`
+}
+
+// AuthLimits are per-client-IP budgets for the identity endpoints.
+type AuthLimits struct {
+	// Signup: POST /auth/v1/signup. Default "20/h".
+	Signup string `yaml:"signup"`
+	// Token: POST /auth/v1/token (sign-in and refresh). Default "60/m".
+	Token string `yaml:"token"`
+	// PasswordReset: the password reset endpoints. Default "10/h".
+	PasswordReset string `yaml:"password_reset"`
+	// MFA: second-factor verification. Default "30/m".
+	MFA string `yaml:"mfa"`
+	// EmailSend: endpoints that send email. Default "10/h".
+	EmailSend string `yaml:"email_send"`
 }
 
 // Service is a machine credential for backends.

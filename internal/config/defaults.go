@@ -81,6 +81,17 @@ func Default() Config {
 			Retention: Duration(90 * day),
 		},
 		Log: Log{Level: "info", Format: "json"},
+		Limits: Limits{
+			PerIP:        "100/s",
+			OnStoreError: "local",
+			Auth: AuthLimits{
+				Signup:        "20/h",
+				Token:         "60/m",
+				PasswordReset: "10/h",
+				MFA:           "30/m",
+				EmailSend:     "10/h",
+			},
+		},
 	}
 }
 

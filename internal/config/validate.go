@@ -73,6 +73,7 @@ func (c *Config) Validate() []Problem {
 	v.audit(c)
 	v.log(c)
 	v.services(c)
+	v.limits(c)
 	v.plans(c)
 	v.upstreams(c)
 	v.routes(c)
@@ -493,6 +494,26 @@ func (v *validator) services(c *Config) {
 			}
 			perms[perm] = true
 		}
+	}
+}
+
+func (v *validator) limits(c *Config) {
+	l := c.Limits
+	for _, f := range []struct{ path, val string }{
+		{"limits.global", l.Global}, {"limits.per_ip", l.PerIP},
+		{"limits.auth.signup", l.Auth.Signup}, {"limits.auth.token", l.Auth.Token},
+		{"limits.auth.password_reset", l.Auth.PasswordReset}, {"limits.auth.mfa", l.Auth.MFA},
+		{"limits.auth.email_send", l.Auth.EmailSend},
+	} {
+		if f.val == "" {
+			continue
+		}
+		if _, err := ParseRate(f.val); err != nil {
+			v.add(f.path, "%v", err)
+		}
+	}
+	if l.OnStoreError != "" {
+		v.oneOf("limits.on_store_error", l.OnStoreError, []string{"local", "allow", "deny"})
 	}
 }
 
