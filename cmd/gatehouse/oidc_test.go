@@ -69,7 +69,7 @@ func TestOIDCVerifiesGatehouseTokens(t *testing.T) {
 			// The checks go-oidc makes are real ones: another audience, another
 			// algorithm and a later clock are all refused.
 			negatives := map[string]oidc.Config{
-				"another audience": {ClientID: "someone-else", SupportedSigningAlgs: []string{alg}, Now: s.clk.Now},
+				"another audience":  {ClientID: "someone-else", SupportedSigningAlgs: []string{alg}, Now: s.clk.Now},
 				"another algorithm": {ClientID: aud, SupportedSigningAlgs: []string{map[string]string{"ES256": "EdDSA", "EdDSA": "ES256"}[alg]}, Now: s.clk.Now},
 				"after expiry": {ClientID: aud, SupportedSigningAlgs: []string{alg}, Now: func() time.Time {
 					return s.clk.Now().Add(s.cfg.Tokens.AccessTTL.D() + time.Minute)
