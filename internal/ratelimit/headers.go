@@ -3,7 +3,6 @@ package ratelimit
 import (
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 )
 
@@ -12,6 +11,14 @@ const (
 	HeaderPolicy     = "RateLimit-Policy"
 	HeaderRateLimit  = "RateLimit"
 	HeaderRetryAfter = "Retry-After"
+)
+
+// Canonical map keys (http.CanonicalHeaderKey of the names above), used to
+// index http.Header directly without re-canonicalising on every response.
+const (
+	keyPolicy     = "Ratelimit-Policy"
+	keyRateLimit  = "Ratelimit"
+	keyRetryAfter = "Retry-After"
 )
 
 // SetHeaders writes the RateLimit-Policy and RateLimit fields for one policy,
@@ -27,8 +34,8 @@ const (
 // up, at least 1. Characters of name that a Structured Field String cannot hold
 // (outside printable ASCII) are replaced with '_'.
 func SetHeaders(h http.Header, name string, l Limit, d Decision) {
-	h.Del(HeaderPolicy)
-	h.Del(HeaderRateLimit)
+	delete(h, keyPolicy)
+	delete(h, keyRateLimit)
 	AddHeaders(h, name, l, d)
 }
 
@@ -37,39 +44,40 @@ func SetHeaders(h http.Header, name string, l Limit, d Decision) {
 // several limits, e.g. a per-second rate and a daily quota. When d denies,
 // Retry-After becomes the larger of its current value and d's.
 func AddHeaders(h http.Header, name string, l Limit, d Decision) {
-	sfName := sfString(name)
+	var buf [160]byte
+	b := appendSFString(buf[:0], name)
+	nameEnd := len(b)
 
-	var p strings.Builder
-	p.WriteString(sfName)
-	p.WriteString(";q=")
-	p.WriteString(strconv.FormatInt(l.EffectiveBurst(), 10))
-	p.WriteString(";w=")
-	p.WriteString(strconv.FormatInt(ceilSeconds(l.Window()), 10))
-	appendMember(h, HeaderPolicy, p.String())
+	b = append(b, ";q="...)
+	b = strconv.AppendInt(b, l.EffectiveBurst(), 10)
+	b = append(b, ";w="...)
+	b = strconv.AppendInt(b, ceilSeconds(l.Window()), 10)
+	appendMember(h, keyPolicy, b)
 
-	var r strings.Builder
-	r.WriteString(sfName)
-	r.WriteString(";r=")
-	r.WriteString(strconv.FormatInt(max(d.Remaining, 0), 10))
-	r.WriteString(";t=")
-	r.WriteString(strconv.FormatInt(ceilSeconds(d.ResetAfter), 10))
-	appendMember(h, HeaderRateLimit, r.String())
+	b = append(b[:nameEnd], ";r="...)
+	b = strconv.AppendInt(b, max(d.Remaining, 0), 10)
+	b = append(b, ";t="...)
+	b = strconv.AppendInt(b, ceilSeconds(d.ResetAfter), 10)
+	appendMember(h, keyRateLimit, b)
 
 	if !d.Allowed {
 		secs := max(ceilSeconds(d.RetryAfter), 1)
-		if cur, err := strconv.ParseInt(h.Get(HeaderRetryAfter), 10, 64); err == nil && cur > secs {
-			secs = cur
+		if cur := h[keyRetryAfter]; len(cur) > 0 {
+			if v, err := strconv.ParseInt(cur[0], 10, 64); err == nil && v > secs {
+				return
+			}
 		}
-		h.Set(HeaderRetryAfter, strconv.FormatInt(secs, 10))
+		h[keyRetryAfter] = []string{strconv.FormatInt(secs, 10)}
 	}
 }
 
-func appendMember(h http.Header, field, member string) {
-	if cur := h.Get(field); cur != "" {
-		h.Set(field, cur+", "+member)
+// appendMember adds member to the list in field, keeping one field line.
+func appendMember(h http.Header, key string, member []byte) {
+	if cur := h[key]; len(cur) > 0 && cur[0] != "" {
+		h[key] = []string{cur[0] + ", " + string(member)}
 		return
 	}
-	h.Set(field, member)
+	h[key] = []string{string(member)}
 }
 
 // ceilSeconds rounds d up to whole seconds; negative durations give 0.
@@ -80,26 +88,22 @@ func ceilSeconds(d time.Duration) int64 {
 	return int64((d + time.Second - 1) / time.Second)
 }
 
-// sfString serialises s as a Structured Field String (RFC 9651 §4.1.6):
+// appendSFString appends s as a Structured Field String (RFC 9651 §4.1.6):
 // quoted, with '"' and '\' escaped. Bytes outside printable ASCII, which an
 // sf-string cannot carry, become '_' so a policy name can never break or
 // inject into the field.
-func sfString(s string) string {
-	var b strings.Builder
-	b.Grow(len(s) + 2)
-	b.WriteByte('"')
+func appendSFString(b []byte, s string) []byte {
+	b = append(b, '"')
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		switch {
 		case c == '"' || c == '\\':
-			b.WriteByte('\\')
-			b.WriteByte(c)
+			b = append(b, '\\', c)
 		case c < 0x20 || c > 0x7e:
-			b.WriteByte('_')
+			b = append(b, '_')
 		default:
-			b.WriteByte(c)
+			b = append(b, c)
 		}
 	}
-	b.WriteByte('"')
-	return b.String()
+	return append(b, '"')
 }

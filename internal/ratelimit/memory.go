@@ -97,7 +97,7 @@ func NewMemory(opts MemoryOptions) *Memory {
 		shards:     make([]memShard, shards),
 		mask:       uint64(shards - 1),
 		perShard:   perShard,
-		evictBatch: max(1, perShard/128),
+		evictBatch: max(1, perShard/64),
 		now:        now,
 		sweepEvery: sweep,
 	}
@@ -173,7 +173,7 @@ func (m *Memory) put(s *memShard, h uint64, exists bool, now int64, e memEntry) 
 // expiry up to evictBatch in total.
 //
 // Why a batch: finding expired or near-expiry entries needs a scan of the
-// shard, so each scan frees evictBatch (≈1/128 of the shard) slots and the scan
+// shard, so each scan frees evictBatch (1/64 of the shard) slots and the scan
 // cost is spread over that many inserts. A flood of fresh keys therefore costs
 // O(log batch) amortised per insert rather than O(shard size), and the entries
 // it pushes out are those nearest to a full bucket anyway, so the extra

@@ -41,7 +41,7 @@ func newMini(t *testing.T) (*miniredis.Miniredis, *redis.Client, miniClock) {
 	return mr, client, miniClock{mr: mr, c: ratelimittest.NewFakeClock(ratelimittest.Start)}
 }
 
-func newStore(t *testing.T, client redis.UniversalClient, prefix string) *redisstore.Store {
+func newStore(t testing.TB, client redis.UniversalClient, prefix string) *redisstore.Store {
 	t.Helper()
 	s, err := redisstore.New(client, redisstore.Options{Prefix: prefix})
 	if err != nil {
