@@ -15,9 +15,11 @@ const (
 	// per process instead of cluster-wide, which keeps protection up while
 	// being at most (number of processes)× looser. The default.
 	PolicyLocal = "local"
-	// PolicyAllow lets the request through (fail open).
+	// PolicyAllow lets the request through (fail open). Its decisions carry no
+	// quota knowledge: Remaining and ResetAfter are 0.
 	PolicyAllow = "allow"
-	// PolicyDeny refuses the request (fail closed).
+	// PolicyDeny refuses the request (fail closed), with RetryAfter one
+	// emission interval (GCRA) or the time to the window's end (quota).
 	PolicyDeny = "deny"
 )
 

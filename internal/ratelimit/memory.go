@@ -122,8 +122,11 @@ func (m *Memory) AllowGCRA(_ context.Context, key string, l Limit, n int64) (Dec
 		tat = e.exp
 	}
 	newTAT, d := gcraStep(now, tat, int64(l.Interval()), l.EffectiveBurst(), n)
-	if d.Allowed && newTAT > now {
+	switch {
+	case d.Allowed && newTAT > now:
 		m.put(s, h, ok, now, memEntry{exp: newTAT})
+	case ok && tat <= now:
+		delete(s.m, h) // expired and not rewritten (a peek): drop it lazily
 	}
 	s.mu.Unlock()
 	return d, nil
@@ -147,8 +150,11 @@ func (m *Memory) AllowWindow(_ context.Context, key string, limit int64, window 
 		count = e.count
 	}
 	newCount, d := windowStep(now, end, count, limit, n)
-	if d.Allowed && n > 0 {
+	switch {
+	case d.Allowed && n > 0:
 		m.put(s, h, ok, now, memEntry{exp: end, count: newCount})
+	case ok && e.exp <= now:
+		delete(s.m, h) // expired and not rewritten (a peek): drop it lazily
 	}
 	s.mu.Unlock()
 	return d, nil

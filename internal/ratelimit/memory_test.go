@@ -226,3 +226,23 @@ func bytesPerKey(tb testing.TB, keys int) float64 {
 	runtime.KeepAlive(m)
 	return perKey
 }
+
+func TestMemoryDropsExpiredEntriesOnPeek(t *testing.T) {
+	c := ratelimittest.NewFakeClock(ratelimittest.Start)
+	m := ratelimit.NewMemory(ratelimit.MemoryOptions{Now: c.Now})
+	ctx := context.Background()
+	allow(t, m, "g", hour)
+	if _, err := m.AllowWindow(ctx, "w", 5, time.Minute, 1); err != nil {
+		t.Fatal(err)
+	}
+	c.Advance(time.Hour)
+	if _, err := m.AllowGCRA(ctx, "g", hour, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.AllowWindow(ctx, "w", 5, time.Minute, 0); err != nil {
+		t.Fatal(err)
+	}
+	if got := m.Len(); got != 0 {
+		t.Errorf("Len() = %d after peeking at two expired keys, want 0", got)
+	}
+}

@@ -1,7 +1,3 @@
-// Package ratelimittest holds the conformance suite every ratelimit.Store must
-// pass, and a controllable clock for driving it.
-//
-// It owns test helpers only; it must never be imported by non-test code.
 package ratelimittest
 
 import (

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -192,7 +193,9 @@ func TestScriptReloadedAfterFlush(t *testing.T) {
 }
 
 func TestServerDownIsAnError(t *testing.T) {
-	mr, client, _ := newMini(t)
+	mr := miniredis.RunT(t)
+	client := redis.NewClient(&redis.Options{Addr: mr.Addr(), MaxRetries: -1, DialerRetries: 1})
+	t.Cleanup(func() { client.Close() })
 	s := newStore(t, client, "")
 	mr.Close()
 	ctx := context.Background()
@@ -253,5 +256,42 @@ func TestAgreesWithMemory(t *testing.T) {
 			t.Fatalf("step %d window %v cost %d: memory %+v %v, redis %+v %v", i, w, n, md, merr, rd, rerr)
 		}
 		clock.Advance(steps[i%len(steps)])
+	}
+}
+
+// TestLimiterFallsBackWhenRedisDies wires the pieces as the gateway does: a
+// Limiter over this store with the local policy keeps limiting, per process,
+// after Redis goes away, and reports each failure.
+func TestLimiterFallsBackWhenRedisDies(t *testing.T) {
+	mr := miniredis.RunT(t)
+	client := redis.NewClient(&redis.Options{Addr: mr.Addr(), MaxRetries: -1, DialerRetries: 1})
+	t.Cleanup(func() { client.Close() })
+	var failures []string
+	l, err := ratelimit.New(newStore(t, client, ""), ratelimit.Options{
+		OnError: func(policy string, err error) { failures = append(failures, policy) },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	two := ratelimit.Limit{Count: 2, Period: time.Hour}
+	if d, err := l.AllowGCRA(ctx, "k", two, 1); err != nil || !d.Allowed || d.Remaining != 1 {
+		t.Fatalf("with Redis up: %+v, %v", d, err)
+	}
+	mr.Close()
+	got := []bool{}
+	for range 3 {
+		d, err := l.AllowGCRA(ctx, "k", two, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, d.Allowed)
+	}
+	// The fallback starts empty: it knows nothing of the request Redis counted.
+	if want := []bool{true, true, false}; !slices.Equal(got, want) {
+		t.Errorf("with Redis down: allowed %v, want %v", got, want)
+	}
+	if want := []string{"local", "local", "local"}; !slices.Equal(failures, want) {
+		t.Errorf("OnError policies %v, want %v", failures, want)
 	}
 }
