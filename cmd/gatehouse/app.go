@@ -13,9 +13,15 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/identity"
 	"github.com/gatehouse-dev/gatehouse/internal/keys"
+	"github.com/gatehouse-dev/gatehouse/internal/monitor"
 	"github.com/gatehouse-dev/gatehouse/internal/password"
+	"github.com/gatehouse-dev/gatehouse/internal/policy"
+	"github.com/gatehouse-dev/gatehouse/internal/ratelimit"
+	"github.com/gatehouse-dev/gatehouse/internal/ratelimit/redisstore"
+	"github.com/gatehouse-dev/gatehouse/internal/revoke"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 	"github.com/gatehouse-dev/gatehouse/internal/token"
+	"github.com/redis/go-redis/v9"
 )
 
 // app is every long-lived dependency, wired from one config. cmd is the only
@@ -31,6 +37,15 @@ type app struct {
 	families *token.Families
 	access   *token.Access
 	now      func() time.Time
+
+	// The edge: built by openApp for every command, used by serve.
+	redis    redis.UniversalClient // nil unless cache is redis://
+	revoked  *revoke.List
+	cache    *token.Cache
+	limiter  *ratelimit.Limiter
+	memLimit *ratelimit.Memory
+	metrics  *monitor.Metrics
+	policy   *policy.Env
 }
 
 type appOptions struct {
@@ -40,13 +55,18 @@ type appOptions struct {
 	progressiveDelay time.Duration
 }
 
-// loadConfig reads and validates the config file, turning problems into one
-// message that names each field and line.
+// loadConfig reads and validates the config file — including compiling every
+// route's CEL rules — turning problems into one message that names each field
+// and line.
 func loadConfig(path string, getenv func(string) string) (*config.Config, error) {
 	if path == "" {
 		return nil, usageError("--config FILE is required")
 	}
-	cfg, err := config.Load(path, getenv)
+	env, err := policy.NewEnv(policy.Options{})
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := config.LoadWith(path, getenv, policy.Check(env))
 	if err != nil {
 		return nil, &exitError{code: 1, msg: err.Error()}
 	}
@@ -138,13 +158,16 @@ func openApp(ctx context.Context, cfg *config.Config, log *slog.Logger, getenv f
 	if err != nil {
 		return nil, err
 	}
-	policy := password.DefaultPolicy()
-	policy.MinLength, policy.MaxLength, policy.Blocklist = pw.MinLength, pw.MaxLength, *pw.Blocklist
+	pwPolicy := password.DefaultPolicy()
+	pwPolicy.MinLength, pwPolicy.MaxLength, pwPolicy.Blocklist = pw.MinLength, pw.MaxLength, *pw.Blocklist
 	delay := 250 * time.Millisecond
 	if o.progressiveDelay != 0 {
 		delay = o.progressiveDelay
 	}
-	a.accounts = identity.New(db, db, hasher, policy, a.sealer, a.audit, identity.Options{
+	if err := a.openEdge(); err != nil {
+		return nil, err
+	}
+	a.accounts = identity.New(db, db, hasher, pwPolicy, a.sealer, a.audit, identity.Options{
 		DefaultPlan:      cfg.Identity.DefaultPlan,
 		DefaultRoles:     cfg.Identity.DefaultRoles,
 		SignupDisabled:   cfg.Identity.SignupDisabled,
@@ -155,12 +178,66 @@ func openApp(ctx context.Context, cfg *config.Config, log *slog.Logger, getenv f
 		MaxAccessTTL:     maxLife,
 		Now:              o.now,
 		Logger:           log,
+		Revocations:      a.revoked,
 	})
 	ok = true
 	return a, nil
 }
 
-func (a *app) Close() error { return a.db.Close() }
+// openEdge builds what the edge shares between replicas: the rate-limit store
+// (memory, or Redis for a cluster), the revoked-session list and the
+// verified-token cache.
+func (a *app) openEdge() error {
+	cfg := a.cfg
+	a.cache = token.NewCache(a.access, token.CacheOptions{Now: a.now})
+	a.metrics = monitor.NewMetrics(a.cache)
+	a.memLimit = ratelimit.NewMemory(ratelimit.MemoryOptions{Now: a.now})
+	var primary ratelimit.Store = a.memLimit
+	if strings.HasPrefix(cfg.Cache, "redis://") || strings.HasPrefix(cfg.Cache, "rediss://") {
+		opt, err := redis.ParseURL(cfg.Cache)
+		if err != nil {
+			return fmt.Errorf("cache: not a valid Redis URL")
+		}
+		// Fail fast: a stalled Redis must hand over to the failure policy in
+		// tens of milliseconds, not hold every request.
+		opt.DialTimeout, opt.ReadTimeout, opt.WriteTimeout = 500*time.Millisecond, 100*time.Millisecond, 100*time.Millisecond
+		opt.PoolSize = 64
+		a.redis = redis.NewClient(opt)
+		rs, err := redisstore.New(a.redis, redisstore.Options{})
+		if err != nil {
+			return err
+		}
+		primary = rs
+	}
+	var err error
+	a.limiter, err = ratelimit.New(primary, ratelimit.Options{
+		OnStoreError: cfg.Limits.OnStoreError,
+		Fallback:     a.memLimit,
+		Logger:       a.log,
+		OnError:      func(policy string, _ error) { a.metrics.StoreError("ratelimit", policy) },
+		Now:          a.now,
+	})
+	if err != nil {
+		return err
+	}
+	a.revoked = revoke.New(revoke.Options{
+		// Listed as long as any access token of the session could be valid.
+		TTL:    cfg.Tokens.AccessTTL.D() + 2*time.Minute,
+		Source: a.db,
+		Redis:  a.redis,
+		Now:    a.now,
+		Logger: a.log,
+	})
+	a.policy, err = policy.NewEnv(policy.Options{})
+	return err
+}
+
+func (a *app) Close() error {
+	if a.redis != nil {
+		a.redis.Close()
+	}
+	return a.db.Close()
+}
 
 // ready is the readiness check: the store answers and a signing key is loaded.
 func (a *app) ready(ctx context.Context) error {

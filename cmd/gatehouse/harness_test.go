@@ -77,6 +77,10 @@ func newTestEnv(t testing.TB, extra string) *testEnv {
 	addr := freePort(t)
 	e := &testEnv{dir: dir, addr: addr, issuer: "https://" + addr, ca: ca.CAFile, db: filepath.Join(dir, "gatehouse.db")}
 	store := "sqlite://" + e.db
+	if !strings.Contains(extra, "limits:") {
+		// Tests send many requests from one IP; the edge limits have their own tests.
+		extra += "limits:\n  per_ip: 100000/s\n  auth: {signup: 100000/h, token: 100000/m}\n"
+	}
 	cfg := fmt.Sprintf(`issuer: %s
 store: %s
 kek: file://%s

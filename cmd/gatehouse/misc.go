@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/config"
+	"github.com/gatehouse-dev/gatehouse/internal/policy"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
 
@@ -50,7 +51,11 @@ func cmdConfig(_ context.Context, e env, args []string) error {
 	if *path == "" {
 		return usageError("config check: --config FILE is required")
 	}
-	if _, err := config.Load(*path, e.getenv); err != nil {
+	env, err := policy.NewEnv(policy.Options{})
+	if err != nil {
+		return err
+	}
+	if _, err := config.LoadWith(*path, e.getenv, policy.Check(env)); err != nil {
 		var ps config.Problems
 		if errors.As(err, &ps) {
 			for _, p := range ps {

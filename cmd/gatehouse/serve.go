@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/config"
+	"github.com/gatehouse-dev/gatehouse/internal/gateway"
 	"github.com/gatehouse-dev/gatehouse/internal/httpapi"
 	"github.com/gatehouse-dev/gatehouse/internal/reqctx"
 	"github.com/gatehouse-dev/gatehouse/internal/tlsutil"
@@ -54,7 +55,29 @@ func (a *app) serve(ctx context.Context, e env, onListen func(addr string)) erro
 	if err != nil {
 		return err
 	}
+	gw, err := gateway.New(gateway.Options{
+		Routes:       cfg.Routes,
+		Upstreams:    cfg.Upstreams,
+		Plans:        cfg.Plans,
+		DefaultPlan:  cfg.Identity.DefaultPlan,
+		Limits:       cfg.Limits,
+		MaxBodyBytes: cfg.Server.MaxBodyBytes,
+		Verifier:     a.cache,
+		Revocations:  a.revoked,
+		Limiter:      a.limiter,
+		Policy:       a.policy,
+		Observer:     a.metrics,
+		Logger:       a.log,
+		Now:          a.now,
+	})
+	if err != nil {
+		return err
+	}
+	defer gw.Close()
 	handler := httpapi.NewServer(httpapi.Deps{
+		Fallback:             gw,
+		Edge:                 gw.Edge,
+		Revocations:          a.revoked,
 		Logger:               a.log,
 		Accounts:             a.accounts,
 		Families:             a.families,
@@ -88,14 +111,40 @@ func (a *app) serve(ctx context.Context, e env, onListen func(addr string)) erro
 	var wg sync.WaitGroup
 	wg.Go(func() { a.ring.Run(bg) })
 	wg.Go(func() { a.purgeLoop(bg) })
+	wg.Go(func() { a.revoked.Run(bg) })
+	wg.Go(func() { a.memLimit.Run(bg) })
+
+	var admin *http.Server
+	if !cfg.Admin.Disabled {
+		admin = newHTTPServer(cfg, a.adminHandler(), tlsCfg)
+		aln, err := net.Listen("tcp", cfg.Admin.Listen)
+		if err != nil {
+			stopBG()
+			wg.Wait()
+			return fmt.Errorf("admin listen %s: %w", cfg.Admin.Listen, err)
+		}
+		a.log.Info("admin listening", "addr", aln.Addr().String())
+		fmt.Fprintf(e.stdout, "admin https://%s\n", aln.Addr())
+		wg.Go(func() {
+			if err := admin.ServeTLS(aln, "", ""); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				a.log.Error("admin listener", "error", err.Error())
+			}
+		})
+	}
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ServeTLS(ln, "", "") }()
 	select {
 	case err = <-errc:
+		if admin != nil {
+			admin.Close()
+		}
 	case <-ctx.Done():
 		a.log.Info("shutting down", "grace", cfg.Server.ShutdownTimeout.D().String())
 		sctx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownTimeout.D())
+		if admin != nil {
+			_ = admin.Shutdown(sctx)
+		}
 		err = srv.Shutdown(sctx)
 		cancel()
 		<-errc
@@ -106,6 +155,18 @@ func (a *app) serve(ctx context.Context, e env, onListen func(addr string)) erro
 		err = nil
 	}
 	return err
+}
+
+// adminHandler is the admin listener: metrics and liveness. Loopback by
+// default; the admin API and dashboard join it later.
+func (a *app) adminHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", a.metrics.Handler())
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))
+	})
+	return mux
 }
 
 func newHTTPServer(cfg *config.Config, h http.Handler, tlsCfg *tls.Config) *http.Server {

@@ -6,6 +6,8 @@ import "net/http"
 func addRoutes(mux *http.ServeMux, d *Deps) {
 	ew := errorWriter{d.Logger}
 	auth := func(h http.Handler) http.Handler { return requireToken(d, ew, h) }
+	// Every identity response is uncacheable and every identity body is capped.
+	authResponse := func(h http.Handler) http.Handler { return noStoreResponse(limitBody(d.MaxBodyBytes, h)) }
 
 	mux.Handle("GET /healthz", handleHealth())
 	mux.Handle("GET /readyz", handleReady(d, ew))
@@ -28,9 +30,9 @@ func addRoutes(mux *http.ServeMux, d *Deps) {
 	}
 }
 
-// authResponse marks identity responses uncacheable: they carry tokens or
+// noStoreResponse marks identity responses uncacheable: they carry tokens or
 // personal data.
-func authResponse(next http.Handler) http.Handler {
+func noStoreResponse(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		noStore(w)
 		next.ServeHTTP(w, r)

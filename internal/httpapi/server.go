@@ -68,7 +68,11 @@ type Deps struct {
 	// Proxies are trusted proxies (client IP and request id).
 	Proxies reqctx.Proxies
 	// Fallback serves everything not in the identity API (the gateway); nil → 404.
+	// It gets the request without a body limit: the gateway applies per-route limits.
 	Fallback http.Handler
+	// Edge, optional, wraps every request right after the request scope is set
+	// (the gateway's global, per-IP and identity-endpoint rate limits).
+	Edge func(http.Handler) http.Handler
 	Now      func() time.Time
 
 	Issuer               string
@@ -101,7 +105,9 @@ func NewServer(d Deps) http.Handler {
 	var h http.Handler = mux
 	// Outermost first, as a request meets them.
 	h = securityHeaders(h)
-	h = limitBody(d.MaxBodyBytes, h)
+	if d.Edge != nil {
+		h = d.Edge(h)
+	}
 	h = recoverer(d.Logger, errorWriter{d.Logger}, h)
 	h = requestScope(d.Proxies, h)
 	return h

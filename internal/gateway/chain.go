@@ -1,0 +1,152 @@
+package gateway
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/gatehouse-dev/gatehouse/internal/policy"
+	"github.com/gatehouse-dev/gatehouse/internal/problem"
+	"github.com/gatehouse-dev/gatehouse/internal/reqctx"
+	"github.com/gatehouse-dev/gatehouse/internal/token"
+)
+
+// ServeHTTP is the chain every proxied request passes, in order. The edge
+// (request id, client IP, edge limits, security headers) ran before it.
+//
+//  1. route        — the first configured route matching method and path, or 404/405
+//  2. authenticate — a Bearer token: verified (cache), not revoked
+//  3. authorise    — access mode, roles, scopes, MFA, the route's CEL rule
+//  4. limit        — the route's rate limits and the caller's plan quota
+//  5. proxy        — the upstream contract (headers stripped, identity set,
+//     forwarding rebuilt), then the response rule before any byte is sent
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := g.now()
+	sc := reqctx.From(r.Context())
+	sw := &statusWriter{ResponseWriter: w}
+	decision, routeName := "allowed", ""
+	defer func() { g.obs.Request(routeName, decision, sw.status(), g.now().Sub(start)) }()
+
+	// 1. route
+	if strings.Contains(r.URL.RawPath, "%2F") || strings.Contains(r.URL.RawPath, "%2f") || strings.ContainsAny(r.URL.Path, "\\\x00") {
+		// An encoded slash or a backslash would let the upstream see a
+		// different path than the one the route table judged.
+		decision = "bad_path"
+		g.deny(sw, sc, problem.New(http.StatusBadRequest, "bad-path", "Bad path", "encoded slashes and backslashes are not accepted in paths"))
+		return
+	}
+	rt, params, allow := g.table.lookup(r.Method, r.URL.Path)
+	if rt == nil {
+		if len(allow) > 0 {
+			decision = "method_not_allowed"
+			sw.Header().Set("Allow", strings.Join(allow, ", "))
+			g.deny(sw, sc, problem.New(http.StatusMethodNotAllowed, "method-not-allowed", "Method not allowed", ""))
+			return
+		}
+		decision = "no_route"
+		g.deny(sw, sc, problem.New(http.StatusNotFound, "not-found", "Not found", "no such endpoint"))
+		return
+	}
+	routeName = rt.name
+
+	// 2. authenticate
+	claims, authErr := g.authenticate(r)
+	if authErr != "" && rt.rule.Access != policy.Public {
+		decision = authErr
+		sw.Header().Set("WWW-Authenticate", `Bearer realm="gatehouse", error="invalid_token"`)
+		g.deny(sw, sc, problem.New(http.StatusUnauthorized, "invalid-token", "Invalid token", "the access token is invalid, expired or revoked"))
+		return
+	}
+	sc.Claims = claims
+
+	// 3. authorise
+	in := &policy.Input{Method: r.Method, PathParams: params, Query: r.URL.Query(), Header: r.Header, Claims: claims, Now: start}
+	if d := rt.rule.Decide(r.Context(), in); !d.Allow {
+		decision = d.Reason
+		if d.Status == http.StatusUnauthorized {
+			sw.Header().Set("WWW-Authenticate", `Bearer realm="gatehouse"`)
+			g.deny(sw, sc, problem.New(http.StatusUnauthorized, "unauthorized", "Unauthorized", "an access token is required"))
+			return
+		}
+		g.deny(sw, sc, problem.New(http.StatusForbidden, "forbidden", "Forbidden", "not allowed"))
+		return
+	}
+
+	// 4. limit
+	if p := g.routeLimits(r, sw.Header(), rt, claims, sc.ClientIP); p != nil {
+		decision = "rate_limited"
+		g.deny(sw, sc, p)
+		return
+	}
+
+	// 5. proxy
+	if r.ContentLength > rt.maxBody {
+		decision = "too_large"
+		g.deny(sw, sc, problem.New(http.StatusRequestEntityTooLarge, "too-large", "Request body too large", ""))
+		return
+	}
+	r.Body = http.MaxBytesReader(sw, r.Body, rt.maxBody)
+	r = r.WithContext(withRoute(r.Context(), &routeScope{route: rt, input: in}))
+	rt.proxy.ServeHTTP(sw, r)
+	if sw.denied != "" {
+		decision = sw.denied
+	}
+}
+
+// authenticate reads and checks the Bearer token. It returns nil claims and ""
+// when there is no token, or a short reason when there is a bad one.
+func (g *Gateway) authenticate(r *http.Request) (*token.Claims, string) {
+	h := r.Header.Values("Authorization")
+	if len(h) == 0 {
+		return nil, ""
+	}
+	scheme, tok, ok := strings.Cut(h[0], " ")
+	if len(h) != 1 || !ok || !strings.EqualFold(scheme, "Bearer") || tok == "" {
+		return nil, "invalid_token"
+	}
+	c, err := g.verifier.Verify(strings.TrimSpace(tok))
+	if err != nil {
+		return nil, "invalid_token"
+	}
+	// Why on every request, after the cache: a signature stays valid after
+	// logout, lock or reuse detection; only the revocation list knows.
+	if g.revoked.IsRevoked(c.SessionID) {
+		return nil, "revoked_session"
+	}
+	return c, ""
+}
+
+func (g *Gateway) deny(w http.ResponseWriter, sc *reqctx.Scope, p *problem.Details) {
+	problem.Write(w, p, sc.RequestID)
+}
+
+// statusWriter remembers the status for metrics. Unwrap lets
+// http.ResponseController reach Flush and Hijack (streaming, WebSocket).
+type statusWriter struct {
+	http.ResponseWriter
+	code   int
+	denied string // set by the proxy when it refused the response
+}
+
+func (s *statusWriter) WriteHeader(code int) {
+	if s.code == 0 {
+		s.code = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusWriter) Write(b []byte) (int, error) {
+	if s.code == 0 {
+		s.code = http.StatusOK
+	}
+	return s.ResponseWriter.Write(b)
+}
+
+func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+func (s *statusWriter) status() int {
+	if s.code == 0 {
+		return http.StatusOK
+	}
+	return s.code
+}
+

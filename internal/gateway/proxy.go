@@ -1,0 +1,195 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log"
+	"log/slog"
+	"mime"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/netip"
+	"strconv"
+	"strings"
+
+	"github.com/gatehouse-dev/gatehouse/internal/policy"
+	"github.com/gatehouse-dev/gatehouse/internal/problem"
+	"github.com/gatehouse-dev/gatehouse/internal/reqctx"
+)
+
+// maxJudgedBody bounds a response that a response rule must read whole.
+const maxJudgedBody = 8 << 20
+
+type routeScope struct {
+	route *route
+	input *policy.Input // for the response rule
+}
+
+type routeKey struct{}
+
+func withRoute(ctx context.Context, s *routeScope) context.Context {
+	return context.WithValue(ctx, routeKey{}, s)
+}
+
+func routeFrom(ctx context.Context) *routeScope {
+	s, _ := ctx.Value(routeKey{}).(*routeScope)
+	return s
+}
+
+func (g *Gateway) newProxy(rt *route, up *upstream) *httputil.ReverseProxy {
+	return &httputil.ReverseProxy{
+		Rewrite:        func(pr *httputil.ProxyRequest) { rewrite(pr, rt, up) },
+		Transport:      up.rt,
+		ModifyResponse: func(resp *http.Response) error { return g.checkResponse(resp, rt) },
+		ErrorHandler:   g.proxyError,
+		BufferPool:     proxyBuffers{},
+		ErrorLog:       log.New(slogWriter{g.log}, "", 0),
+	}
+}
+
+// rewrite applies the upstream contract (DESIGN.md "Upstream contract").
+// ReverseProxy has already removed hop-by-hop headers and every inbound
+// Forwarded / X-Forwarded-* header before calling it.
+func rewrite(pr *httputil.ProxyRequest, rt *route, up *upstream) {
+	pr.SetURL(up.url)
+	out := pr.Out.Header
+	// Inbound Gatehouse-* headers are the client's words, not ours: an upstream
+	// that trusts Gatehouse-User-Id must only ever see the value we set.
+	for k := range out {
+		if len(k) >= 10 && strings.EqualFold(k[:10], "gatehouse-") {
+			delete(out, k)
+		}
+	}
+	sc := reqctx.From(pr.In.Context())
+	if c := sc.Claims; c != nil {
+		out.Set("Gatehouse-User-Id", c.Subject)
+		out.Set("Gatehouse-Session-Id", c.SessionID)
+		out.Set("Gatehouse-Roles", strings.Join(c.Roles, ","))
+		out.Set("Gatehouse-Plan", c.Plan)
+		out.Set("Gatehouse-Auth-Methods", strings.Join(c.AMR, ","))
+	}
+	if !rt.forwardAuth {
+		// The upstream gets identity headers instead; a forwarded token could be
+		// replayed by (or leak from) a backend that never needed it.
+		out.Del("Authorization")
+	}
+	if rt.rule.ResponseAllow != nil {
+		// The response rule must read the body: ask for it uncompressed.
+		out.Del("Accept-Encoding")
+	}
+	// Forwarding headers are rebuilt from what we know, never passed through.
+	out.Set("X-Forwarded-For", sc.ClientIP)
+	out.Set("X-Forwarded-Host", pr.In.Host)
+	out.Set("X-Forwarded-Proto", "https")
+	out.Set("Forwarded", forwarded(sc.ClientIP, pr.In.Host))
+	out.Set("X-Request-Id", sc.RequestID)
+}
+
+// forwarded builds an RFC 7239 Forwarded value.
+func forwarded(ip, host string) string {
+	node := ip
+	if a, err := netip.ParseAddr(ip); err == nil && a.Is6() {
+		node = "[" + ip + "]"
+	}
+	return "for=" + strconv.Quote(node) + ";host=" + strconv.Quote(host) + ";proto=https"
+}
+
+// checkResponse runs before any byte of the response reaches the client: it
+// strips server fingerprints and, for routes with a response rule, reads the
+// JSON body and judges it. A denied response becomes a 404, so a caller cannot
+// learn that an object it may not see exists.
+func (g *Gateway) checkResponse(resp *http.Response, rt *route) error {
+	resp.Header.Del("Server")
+	resp.Header.Del("X-Powered-By")
+	if rt.rule.ResponseAllow == nil || resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return nil
+	}
+	mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	if mt != "application/json" && !strings.HasSuffix(mt, "+json") {
+		return errResponseDenied
+	}
+	if enc := resp.Header.Get("Content-Encoding"); enc != "" && enc != "identity" {
+		return errResponseDenied
+	}
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxJudgedBody+1))
+	resp.Body.Close()
+	if err != nil {
+		return err
+	}
+	if len(b) > maxJudgedBody {
+		return errResponseDenied
+	}
+	var body any
+	if err := json.Unmarshal(b, &body); err != nil {
+		return errResponseDenied
+	}
+	rs := routeFrom(resp.Request.Context())
+	if rs == nil {
+		return errResponseDenied
+	}
+	if d := rt.rule.DecideResponse(resp.Request.Context(), rs.input, resp.StatusCode, body); !d.Allow {
+		return errResponseDenied
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(b))
+	resp.ContentLength = int64(len(b))
+	resp.Header.Set("Content-Length", strconv.Itoa(len(b)))
+	return nil
+}
+
+// proxyError answers for an upstream that failed: 504 on timeouts, 502
+// otherwise, 404 for a denied response. The cause is logged, never shown.
+func (g *Gateway) proxyError(w http.ResponseWriter, r *http.Request, err error) {
+	sc := reqctx.From(r.Context())
+	sw, _ := w.(*statusWriter)
+	var ne net.Error
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.Is(err, errResponseDenied):
+		if sw != nil {
+			sw.denied = "response_denied"
+		}
+		problem.Write(w, problem.New(http.StatusNotFound, "not-found", "Not found", ""), sc.RequestID)
+	case errors.As(err, &mbe):
+		if sw != nil {
+			sw.denied = "too_large"
+		}
+		problem.Write(w, problem.New(http.StatusRequestEntityTooLarge, "too-large", "Request body too large", ""), sc.RequestID)
+	case errors.Is(err, context.Canceled):
+		// The client went away; nobody is listening for an answer.
+		if sw != nil {
+			sw.denied = "client_gone"
+		}
+		w.WriteHeader(499)
+	case errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout():
+		if sw != nil {
+			sw.denied = "upstream_timeout"
+		}
+		g.log.WarnContext(r.Context(), "upstream timeout", "request_id", sc.RequestID, "route", routeName(r), "error", err.Error())
+		problem.Write(w, problem.New(http.StatusGatewayTimeout, "upstream-timeout", "Upstream timeout", "the service did not answer in time"), sc.RequestID)
+	default:
+		if sw != nil {
+			sw.denied = "upstream_error"
+		}
+		g.log.WarnContext(r.Context(), "upstream error", "request_id", sc.RequestID, "route", routeName(r), "error", err.Error())
+		problem.Write(w, problem.New(http.StatusBadGateway, "upstream-error", "Bad gateway", "the service is unavailable"), sc.RequestID)
+	}
+}
+
+func routeName(r *http.Request) string {
+	if rs := routeFrom(r.Context()); rs != nil {
+		return rs.route.name
+	}
+	return ""
+}
+
+// slogWriter sends ReverseProxy's own log lines to slog.
+type slogWriter struct{ l *slog.Logger }
+
+func (s slogWriter) Write(p []byte) (int, error) {
+	s.l.Warn("proxy", "message", strings.TrimSpace(string(p)))
+	return len(p), nil
+}
