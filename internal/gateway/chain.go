@@ -149,4 +149,3 @@ func (s *statusWriter) status() int {
 	}
 	return s.code
 }
-

@@ -73,7 +73,7 @@ type Deps struct {
 	// Edge, optional, wraps every request right after the request scope is set
 	// (the gateway's global, per-IP and identity-endpoint rate limits).
 	Edge func(http.Handler) http.Handler
-	Now      func() time.Time
+	Now  func() time.Time
 
 	Issuer               string
 	Algorithm            string // "ES256" or "EdDSA", for discovery
