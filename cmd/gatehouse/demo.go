@@ -5,13 +5,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"text/template"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/demo"
 	"github.com/gatehouse-dev/gatehouse/internal/identity"
 	"github.com/gatehouse-dev/gatehouse/internal/keys"
 	"github.com/gatehouse-dev/gatehouse/internal/tlsutil"
@@ -39,6 +42,57 @@ plans:
   premium: 1000/h
 log:
   format: text
+upstreams:
+  notes:
+    url: http://{{.Upstream}}
+    timeout: 10s
+routes:
+  - name: health
+    methods: [GET]
+    path: /v1/health
+    upstream: notes
+    access: public
+  - name: whoami
+    methods: [GET]
+    path: /v1/whoami
+    upstream: notes
+  - name: notes-search
+    methods: [GET]
+    path: /v1/notes/search
+    upstream: notes
+{{- if .Protected}}
+    quota: true
+{{- end}}
+  - name: notes
+    methods: [GET, POST]
+    path: /v1/notes
+    upstream: notes
+{{- if .Protected}}
+    quota: true
+{{- end}}
+  - name: note
+    methods: [GET]
+    path: /v1/notes/{id}
+    upstream: notes
+{{- if .Protected}}
+    quota: true
+    # Ownership: the upstream returns any note by id; only its owner gets it.
+    response_allow: response.body.owner_id == token.sub
+{{- end}}
+  - name: user
+    methods: [GET]
+    path: /v1/users/{id}
+    upstream: notes
+{{- if .Protected}}
+    allow: request.path.id == token.sub
+{{- end}}
+  - name: admin-stats
+    methods: [GET]
+    path: /v1/admin/stats
+    upstream: notes
+{{- if .Protected}}
+    roles: [admin]
+{{- end}}
 `))
 
 type demoCredentials struct {
@@ -49,10 +103,12 @@ type demoCredentials struct {
 }
 
 func cmdDemo(ctx context.Context, e env, args []string) error {
-	fs := newFlags(e, "demo", "demo [--dir DIR] [--https ADDR] [--admin ADDR]")
+	fs := newFlags(e, "demo", "demo [--dir DIR] [--https ADDR] [--admin ADDR] [--upstream ADDR] [--unprotected]")
 	dir := fs.String("dir", "gatehouse-demo", "directory for the demo's CA, keys, database and config (reused when it exists)")
 	httpsAddr := fs.String("https", "127.0.0.1:8443", "HTTPS listen address")
 	adminAddr := fs.String("admin", "127.0.0.1:9090", "admin listen address")
+	upstreamAddr := fs.String("upstream", "127.0.0.1:9000", "listen address of the built-in sample upstream API (plain HTTP, loopback)")
+	unprotected := fs.Bool("unprotected", false, "route the same API with authentication only: no ownership rules, quotas, filtering or WAF (the scanner's \"before\" picture)")
 	if err := parseFlags(e, fs, args); err != nil {
 		return helpOK(err)
 	}
@@ -62,6 +118,9 @@ func cmdDemo(ctx context.Context, e env, args []string) error {
 	}
 	if _, _, err := net.SplitHostPort(*adminAddr); err != nil {
 		return usageError("demo: --admin must be host:port (got %q)", *adminAddr)
+	}
+	if uh, up, err := net.SplitHostPort(*upstreamAddr); err != nil || up == "" || up == "0" || !isLoopback(uh) {
+		return usageError("demo: --upstream must be a loopback host:port with a fixed port (got %q)", *upstreamAddr)
 	}
 	abs, err := filepath.Abs(*dir)
 	if err != nil {
@@ -84,12 +143,17 @@ func cmdDemo(ctx context.Context, e env, args []string) error {
 		host = "127.0.0.1"
 	}
 	issuer := "https://" + net.JoinHostPort(host, port)
-	cfgPath := filepath.Join(abs, demoConfigName)
+	name := demoConfigName
+	if *unprotected {
+		name = "gatehouse-unprotected.yaml"
+	}
+	cfgPath := filepath.Join(abs, name)
 	if _, err := os.Stat(cfgPath); errors.Is(err, os.ErrNotExist) {
 		var b strings.Builder
-		if err := demoConfig.Execute(&b, map[string]string{
+		if err := demoConfig.Execute(&b, map[string]any{
 			"Issuer": issuer, "DB": filepath.Join(abs, "gatehouse.db"), "KEK": kekPath,
 			"HTTPS": *httpsAddr, "Admin": *adminAddr, "Cert": ca.CertFile, "Key": ca.KeyFile,
+			"Upstream": *upstreamAddr, "Protected": !*unprotected,
 		}); err != nil {
 			return err
 		}
@@ -112,10 +176,38 @@ func cmdDemo(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
+	stopUpstream, err := startDemoUpstream(ctx, *upstreamAddr, log)
+	if err != nil {
+		return err
+	}
+	defer stopUpstream()
 	rel := *dir
 	return a.serve(ctx, e, func(addr string) {
-		printDemo(e, cfg.Issuer, rel, creds)
+		printDemo(e, cfg.Issuer, rel, creds, *unprotected)
 	})
+}
+
+// startDemoUpstream serves the deliberately naive sample API on loopback.
+func startDemoUpstream(ctx context.Context, addr string, log *slog.Logger) (func(), error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("demo: sample upstream: %w", err)
+	}
+	srv := &http.Server{Handler: demo.NewUpstream(demo.Options{Logger: log}), ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	return func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}, nil
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // demoAdmin creates the demo's admin account once and saves its credentials.
@@ -166,8 +258,11 @@ func writeNew(path string, data []byte, mode os.FileMode) error {
 	return os.Link(tmp, path)
 }
 
-func printDemo(e env, issuer, dir string, c *demoCredentials) {
+func printDemo(e env, issuer, dir string, c *demoCredentials, unprotected bool) {
 	ca := filepath.Join(dir, "ca.pem")
+	if unprotected {
+		fmt.Fprintln(e.stdout, "\nUNPROTECTED MODE: authentication only — no ownership rules, quotas, filtering or WAF.")
+	}
 	fmt.Fprintf(e.stdout, `
 Gatehouse demo is running.
 
@@ -191,6 +286,11 @@ Try it (the README walks through the same steps):
 
   # refresh (paste the refresh token); using the old one again later revokes the family
   curl --cacert %[2]s %[1]s/auth/v1/token -d grant_type=refresh_token -d refresh_token=$REFRESH
+
+  # the protected sample API (a naive "notes" service behind Gatehouse)
+  curl --cacert %[2]s %[1]s/v1/notes -H "Authorization: Bearer $ACCESS" \
+       -H 'Content-Type: application/json' -d '{"title":"hello","body":"first note"}'
+  curl --cacert %[2]s %[1]s/v1/notes/1 -H "Authorization: Bearer $ACCESS"
 
   # public keys and discovery
   curl --cacert %[2]s %[1]s/.well-known/openid-configuration
