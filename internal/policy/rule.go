@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -57,9 +58,10 @@ type Rule struct {
 
 // CompileRoute compiles a route's policy. An empty access means Authenticated.
 func (e *Env) CompileRoute(r config.Route) (*Rule, error) {
+	// Copies, so the Rule stays immutable whatever happens to the config.
 	rule := &Rule{
-		Roles:  r.Roles,
-		Scopes: r.Scopes,
+		Roles:  slices.Clone(r.Roles),
+		Scopes: slices.Clone(r.Scopes),
 	}
 	switch r.Access {
 	case "", config.AccessAuthenticated:
