@@ -1,6 +1,9 @@
 package httpapi
 
-import "net/http"
+import (
+	"net/http"
+	"strings"
+)
 
 // addRoutes is the whole public surface on one screen.
 func addRoutes(mux *http.ServeMux, d *Deps) {
@@ -8,25 +11,61 @@ func addRoutes(mux *http.ServeMux, d *Deps) {
 	auth := func(h http.Handler) http.Handler { return requireToken(d, ew, h) }
 	// Every identity response is uncacheable and every identity body is capped.
 	authResponse := func(h http.Handler) http.Handler { return noStoreResponse(limitBody(d.MaxBodyBytes, h)) }
+	r := newRouter(mux, ew)
 
-	mux.Handle("GET /healthz", handleHealth())
-	mux.Handle("GET /readyz", handleReady(d, ew))
-	mux.Handle("GET /.well-known/jwks.json", handleJWKS(d))
-	mux.Handle("GET /.well-known/openid-configuration", handleDiscovery(d))
+	r.handle("GET", "/healthz", handleHealth())
+	r.handle("GET", "/readyz", handleReady(d, ew))
+	r.handle("GET", "/.well-known/jwks.json", handleJWKS(d))
+	r.handle("GET", "/.well-known/openid-configuration", handleDiscovery(d))
 
-	mux.Handle("POST /auth/v1/signup", authResponse(handleSignup(d, ew)))
-	mux.Handle("POST /auth/v1/token", authResponse(handleToken(d, ew)))
-	mux.Handle("POST /auth/v1/revoke", authResponse(handleRevoke(d, ew)))
-	mux.Handle("POST /auth/v1/logout", authResponse(auth(handleLogout(d, ew))))
-	mux.Handle("GET /auth/v1/sessions", authResponse(auth(handleSessions(d, ew))))
-	mux.Handle("DELETE /auth/v1/sessions/{id}", authResponse(auth(handleDeleteSession(d, ew))))
-	mux.Handle("GET /auth/v1/user", authResponse(auth(handleUser(d, ew))))
+	r.handle("POST", "/auth/v1/signup", authResponse(handleSignup(d, ew)))
+	r.handle("POST", "/auth/v1/token", authResponse(handleToken(d, ew)))
+	r.handle("POST", "/auth/v1/revoke", authResponse(handleRevoke(d, ew)))
+	r.handle("POST", "/auth/v1/logout", authResponse(auth(handleLogout(d, ew))))
+	r.handle("GET", "/auth/v1/sessions", authResponse(auth(handleSessions(d, ew))))
+	r.handle("DELETE", "/auth/v1/sessions/{id}", authResponse(auth(handleDeleteSession(d, ew))))
+	r.handle("GET", "/auth/v1/user", authResponse(auth(handleUser(d, ew))))
+	r.finish()
 	mux.Handle("/auth/v1/", authResponse(notFound(ew)))
 
 	if d.Fallback != nil {
 		mux.Handle("/", d.Fallback)
 	} else {
 		mux.Handle("/", notFound(ew))
+	}
+}
+
+// router registers method-specific routes and, for each path, a catch-all that
+// answers 405 with Allow (problem+json) instead of falling through to a 404.
+type router struct {
+	mux     *http.ServeMux
+	ew      errorWriter
+	methods map[string][]string
+	order   []string
+}
+
+func newRouter(mux *http.ServeMux, ew errorWriter) *router {
+	return &router{mux: mux, ew: ew, methods: map[string][]string{}}
+}
+
+func (rt *router) handle(method, path string, h http.Handler) {
+	rt.mux.Handle(method+" "+path, h)
+	if _, ok := rt.methods[path]; !ok {
+		rt.order = append(rt.order, path)
+	}
+	rt.methods[path] = append(rt.methods[path], method)
+	if method == http.MethodGet {
+		rt.methods[path] = append(rt.methods[path], http.MethodHead)
+	}
+}
+
+func (rt *router) finish() {
+	for _, path := range rt.order {
+		allow := strings.Join(rt.methods[path], ", ")
+		rt.mux.Handle(path, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Allow", allow)
+			rt.ew.problem(w, r, newProblem(http.StatusMethodNotAllowed, "method-not-allowed", "Method not allowed", "use "+allow))
+		}))
 	}
 }
 
