@@ -28,6 +28,9 @@ func compilePattern(p string) (pattern, error) {
 			if name == "" {
 				return pattern{}, fmt.Errorf("path %q has an empty parameter", p)
 			}
+			if strings.ContainsAny(name, "{}") {
+				return pattern{}, fmt.Errorf("path %q: a parameter must be a whole segment", p)
+			}
 			out.segs = append(out.segs, segment{param: name})
 			continue
 		}
@@ -92,7 +95,11 @@ func (t *table) lookup(method, path string) (*route, map[string]string, []string
 		if rt.methods == nil || slices.Contains(rt.methods, method) || method == http.MethodHead && slices.Contains(rt.methods, http.MethodGet) {
 			return rt, params, nil
 		}
-		allow = append(allow, rt.methods...)
+		for _, m := range rt.methods {
+			if !slices.Contains(allow, m) {
+				allow = append(allow, m)
+			}
+		}
 	}
 	return nil, nil, allow
 }
