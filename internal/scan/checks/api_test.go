@@ -194,7 +194,9 @@ func (a *api) verify(r *http.Request) (string, int, string) {
 		if jwk, ok := j.Header["jwk"].(map[string]any); ok && a.vuln["jwk"] {
 			x, _ := b64.DecodeString(fmt.Sprint(jwk["x"]))
 			y, _ := b64.DecodeString(fmt.Sprint(jwk["y"]))
-			pub = &ecdsa.PublicKey{Curve: elliptic.P256(), X: new(big.Int).SetBytes(x), Y: new(big.Int).SetBytes(y)}
+			if k, err := ecdsa.ParseUncompressedPublicKey(elliptic.P256(), append(append([]byte{4}, x...), y...)); err == nil {
+				pub = k
+			}
 		}
 		if _, ok := j.Header["jku"]; ok && a.vuln["jku"] {
 			valid = true // pretends the foreign key set was fetched

@@ -69,13 +69,20 @@ func authPath(t *scan.Target, p string) bool {
 func (Exposure) Run(_ context.Context, t *scan.Target) ([]scan.Finding, error) {
 	var out []scan.Finding
 	seen := map[string]bool{}
+	var ex scan.Exchange
 	add := func(f scan.Finding) {
+		// Evidence shows the request actually sent, not the template.
+		f.URL = t.Mask.Mask(ex.URL.String())
+		f.Evidence.Request = t.Mask.Mask(ex.Method + " " + ex.URL.String())
+		if ex.Authed {
+			f.Evidence.Request += "\nAuthorization: Bearer <session token>"
+		}
 		if !seen[f.Fingerprint] {
 			seen[f.Fingerprint] = true
 			out = append(out, f)
 		}
 	}
-	for _, ex := range t.Client.Exchanges() {
+	for _, ex = range t.Client.Exchanges() {
 		if ex.URL == nil || !strings.EqualFold(ex.URL.Hostname(), t.Base.Hostname()) {
 			continue
 		}
@@ -86,6 +93,16 @@ func (Exposure) Run(_ context.Context, t *scan.Target) ([]scan.Finding, error) {
 			auth = "Bearer <session token>"
 		}
 		body := ex.Body
+		// Fingerprint on the spec's template when the path matches one, so an
+		// id such as a user name does not make the fingerprint run-specific.
+		fpPath := path
+		var op openapi.Operation
+		var matched bool
+		if t.Spec != nil {
+			if op, matched = matchOperation(t.Spec, ex.Method, path); matched {
+				fpPath = op.Path
+			}
+		}
 		for _, s := range []struct {
 			id, kind string
 			re       *regexp.Regexp
@@ -100,22 +117,18 @@ func (Exposure) Run(_ context.Context, t *scan.Target) ([]scan.Finding, error) {
 				continue
 			}
 			if m := s.re.Find(body); m != nil {
-				add(newFinding(t, ruleByID(exposureRules, s.id), "exposure", ex.Method, path, s.kind, resp, auth,
+				add(newFinding(t, ruleByID(exposureRules, s.id), "exposure", ex.Method, fpPath, s.kind, resp, auth,
 					fmt.Sprintf("Found %s: %s", s.kind, t.Mask.Mask(string(m)))))
 			}
 		}
 		for _, m := range reCard.FindAll(body, 8) {
 			if scan.Luhn(string(m)) {
-				add(newFinding(t, ruleByID(exposureRules, "GH-DATA-006"), "exposure", ex.Method, path, "card-number", resp, auth,
+				add(newFinding(t, ruleByID(exposureRules, "GH-DATA-006"), "exposure", ex.Method, fpPath, "card-number", resp, auth,
 					"Found a number that passes the Luhn check with a card-network prefix: "+t.Mask.Mask(string(m))))
 				break
 			}
 		}
-		if t.Spec == nil || !scan.Is2xx(ex.Status) || !isJSON(ex.Header) {
-			continue
-		}
-		op, ok := matchOperation(t.Spec, ex.Method, path)
-		if !ok {
+		if !matched || !scan.Is2xx(ex.Status) || !isJSON(ex.Header) {
 			continue
 		}
 		sch := responseSchema(op, ex.Status)
