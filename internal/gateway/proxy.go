@@ -58,9 +58,11 @@ func rewrite(pr *httputil.ProxyRequest, rt *route, up *upstream) {
 	pr.SetURL(up.url)
 	out := pr.Out.Header
 	// Inbound Gatehouse-* headers are the client's words, not ours: an upstream
-	// that trusts Gatehouse-User-Id must only ever see the value we set.
+	// that trusts Gatehouse-User-Id must only ever see the value we set. The
+	// same for every X-Forwarded-* (ReverseProxy removes only -For, -Host and
+	// -Proto; -Prefix and -Port steer URL building in many frameworks).
 	for k := range out {
-		if len(k) >= 10 && strings.EqualFold(k[:10], "gatehouse-") {
+		if hasHeaderPrefix(k, "gatehouse-") || hasHeaderPrefix(k, "x-forwarded-") {
 			delete(out, k)
 		}
 	}
@@ -87,6 +89,30 @@ func rewrite(pr *httputil.ProxyRequest, rt *route, up *upstream) {
 	out.Set("X-Forwarded-Proto", "https")
 	out.Set("Forwarded", forwarded(sc.ClientIP, pr.In.Host))
 	out.Set("X-Request-Id", sc.RequestID)
+}
+
+// hasHeaderPrefix reports whether the header name k starts with prefix (lower
+// case, words joined by '-'), ignoring case and reading '_' as '-'. Why the
+// underscore: CGI-style servers (WSGI, PHP, Rack) turn both Gatehouse-User-Id
+// and Gatehouse_User_Id into HTTP_GATEHOUSE_USER_ID, so the client's underscore
+// spelling would arrive as our header.
+func hasHeaderPrefix(k, prefix string) bool {
+	if len(k) < len(prefix) {
+		return false
+	}
+	for i := 0; i < len(prefix); i++ {
+		c := k[i]
+		switch {
+		case c == '_':
+			c = '-'
+		case 'A' <= c && c <= 'Z':
+			c += 'a' - 'A'
+		}
+		if c != prefix[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // forwarded builds an RFC 7239 Forwarded value.
