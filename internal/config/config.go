@@ -41,7 +41,11 @@ type Config struct {
 type Server struct {
 	// Listen is the HTTPS address. Default "127.0.0.1:8443".
 	Listen string `yaml:"listen"`
-	TLS    TLS    `yaml:"tls"`
+	// HTTPListen, optional, is a plain-HTTP address (e.g. ":80"). It never serves
+	// the API: browsers are redirected to HTTPS, API clients get a 403 problem,
+	// and ACME HTTP-01 challenges are answered. Default off.
+	HTTPListen string `yaml:"http_listen"`
+	TLS        TLS    `yaml:"tls"`
 	// MaxBodyBytes caps request bodies (413 beyond). Default 1 MiB.
 	MaxBodyBytes int64 `yaml:"max_body_bytes"`
 	// MaxHeaderBytes caps request headers. Default 32 KiB.
@@ -59,12 +63,63 @@ type Server struct {
 	TrustedProxies []string `yaml:"trusted_proxies"`
 }
 
-// TLS names the certificate files. Both are required: Gatehouse never serves plain HTTP.
+// TLS is where the certificate comes from: files (CertFile and KeyFile, reloaded
+// when they change) or ACME. Exactly one of the two is required: Gatehouse never
+// serves plain HTTP.
 type TLS struct {
 	CertFile string `yaml:"cert_file"`
 	KeyFile  string `yaml:"key_file"`
 	// MinVersion is "1.2" (default) or "1.3".
 	MinVersion string `yaml:"min_version"`
+	// ACME obtains and renews the certificate automatically when ACME.Domains is set.
+	ACME ACME `yaml:"acme"`
+	// BackupKeyFile is a pre-generated private key whose pin is published before it
+	// is ever used (created 0600 by `gatehouse pins` or serve when missing). Empty:
+	// no backup pin, and `gatehouse pins` refuses to print a pin set.
+	BackupKeyFile string `yaml:"backup_key_file"`
+	// Pins describe the pin set published to apps.
+	Pins Pins `yaml:"pins"`
+}
+
+// ACME is automatic certificate management (certmagic). Setting Domains turns it on.
+type ACME struct {
+	// Domains the certificate covers; the first is served to clients without SNI.
+	Domains []string `yaml:"domains"`
+	// Email is the ACME account contact. Optional but recommended.
+	Email string `yaml:"email"`
+	// CA is the ACME directory URL. Default: Let's Encrypt production.
+	CA string `yaml:"ca"`
+	// CARoots, optional, is a PEM file of the roots trusted for the ACME server's
+	// own HTTPS endpoint (a private ACME CA). Default: the system roots.
+	CARoots string `yaml:"ca_roots"`
+	// Storage is the directory for the account, keys and certificates. Replicas
+	// share one (a shared volume) to share certificates and coordinate renewals.
+	// Required when ACME is on.
+	Storage string `yaml:"storage"`
+	// ReuseKey keeps the private key across renewals so SPKI pins stay valid.
+	// Default false.
+	ReuseKey bool `yaml:"reuse_key"`
+	// Challenges are "http-01" (needs server.http_listen reachable on port 80)
+	// and/or "tls-alpn-01" (needs server.listen reachable on port 443). Default
+	// both when server.http_listen is set, else tls-alpn-01.
+	Challenges []string `yaml:"challenges"`
+}
+
+// On reports whether ACME is configured.
+func (a ACME) On() bool { return len(a.Domains) > 0 }
+
+// Pins describe the SPKI pin set Gatehouse publishes for apps
+// (/.well-known/gatehouse/pins.json and `gatehouse pins`).
+type Pins struct {
+	// Hosts the pins apply to. Default: the issuer's host (and the ACME domains).
+	Hosts []string `yaml:"hosts"`
+	// Published are the pins apps already ship with (base64 SHA-256 SPKI). When
+	// set, serving a key whose pin is neither here nor the backup key's raises
+	// the gatehouse_tls_serving_key_unpinned metric and logs an audit event.
+	Published []string `yaml:"published"`
+	// Validity is how long a printed or served pin set stays enforced (its
+	// expiration / not_after). Default 90d; at least 1d, at most 365d.
+	Validity Duration `yaml:"validity"`
 }
 
 // Admin is the admin listener (metrics, admin API, dashboard).
@@ -225,7 +280,23 @@ type Upstream struct {
 	Timeout Duration `yaml:"timeout"`
 	// OpenAPI is an optional OpenAPI document path for request/response protection.
 	OpenAPI string `yaml:"openapi"`
+	// TLS, optional, is the client side of an https:// upstream.
+	TLS UpstreamTLS `yaml:"tls"`
 }
+
+// UpstreamTLS is how Gatehouse connects to an https:// upstream.
+type UpstreamTLS struct {
+	// CAFile, optional, is a PEM bundle of the only CAs trusted for the upstream's
+	// certificate (a pinned CA). Default: the system roots.
+	CAFile string `yaml:"ca_file"`
+	// CertFile and KeyFile, optional and together, are Gatehouse's client
+	// certificate for mTLS. They are reloaded when they change.
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+}
+
+// Set reports whether any upstream TLS option is set.
+func (u UpstreamTLS) Set() bool { return u.CAFile != "" || u.CertFile != "" || u.KeyFile != "" }
 
 // Route is one protected path.
 type Route struct {

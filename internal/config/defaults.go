@@ -17,6 +17,12 @@ const (
 	defaultRouteMethodsName = "ANY"
 )
 
+// ACME challenge types.
+const (
+	ChallengeHTTP01    = "http-01"
+	ChallengeTLSALPN01 = "tls-alpn-01"
+)
+
 // Route access levels.
 const (
 	AccessPublic        = "public"
@@ -31,7 +37,7 @@ func Default() Config {
 		Cache: "memory",
 		Server: Server{
 			Listen:            "127.0.0.1:8443",
-			TLS:               TLS{MinVersion: "1.2"},
+			TLS:               TLS{MinVersion: "1.2", Pins: Pins{Validity: Duration(90 * day)}},
 			MaxBodyBytes:      1 << 20,
 			MaxHeaderBytes:    32 << 10,
 			ReadHeaderTimeout: Duration(5 * time.Second),
@@ -99,7 +105,8 @@ func Default() Config {
 // default" with that default, so a loaded Config is concrete: an empty
 // admin.listen, a nil blocklist/audit switch, max_concurrent_hashes 0 (the number
 // of CPUs), an upstream without a timeout (30s), a route without a name ("METHODS
-// path") or access ("authenticated"). Parse calls it before Validate; it is
+// path") or access ("authenticated"), ACME without challenges (http-01 and
+// tls-alpn-01 with server.http_listen, else tls-alpn-01). Parse calls it before Validate; it is
 // idempotent and touches nothing else.
 func (c *Config) ApplyDefaults() {
 	if c.Admin.Listen == "" {
@@ -116,6 +123,12 @@ func (c *Config) ApplyDefaults() {
 	}
 	if c.Audit.Store == nil {
 		c.Audit.Store = ptr(true)
+	}
+	if a := &c.Server.TLS.ACME; a.On() && len(a.Challenges) == 0 {
+		a.Challenges = []string{ChallengeTLSALPN01}
+		if c.Server.HTTPListen != "" {
+			a.Challenges = []string{ChallengeHTTP01, ChallengeTLSALPN01}
+		}
 	}
 	for name, u := range c.Upstreams {
 		if u.Timeout == 0 {

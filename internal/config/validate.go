@@ -1,6 +1,7 @@
 package config
 
 import (
+	"encoding/base64"
 	"fmt"
 	"net"
 	"net/netip"
@@ -54,6 +55,7 @@ var (
 	logLevels    = []string{"debug", "info", "warn", "error"}
 	logFormats   = []string{"json", "text"}
 	tlsVersions  = []string{"1.2", "1.3"}
+	challenges   = []string{ChallengeHTTP01, ChallengeTLSALPN01}
 	algorithms   = []string{"ES256", "EdDSA"}
 	accessLevels = []string{"", AccessPublic, AccessAuthenticated}
 )
@@ -238,13 +240,14 @@ func (v *validator) kek(s string) {
 func (v *validator) server(c *Config) {
 	s := &c.Server
 	v.listen("server.listen", s.Listen)
-	if s.TLS.CertFile == "" {
-		v.add("server.tls.cert_file", "is required: Gatehouse never serves plain HTTP")
+	if s.HTTPListen != "" && v.listen("server.http_listen", s.HTTPListen) {
+		if s.HTTPListen == s.Listen {
+			v.add("server.http_listen", "must differ from server.listen (%s)", s.Listen)
+		} else if !c.Admin.Disabled && s.HTTPListen == c.Admin.Listen {
+			v.add("server.http_listen", "must differ from admin.listen (%s)", c.Admin.Listen)
+		}
 	}
-	if s.TLS.KeyFile == "" {
-		v.add("server.tls.key_file", "is required: Gatehouse never serves plain HTTP")
-	}
-	v.oneOf("server.tls.min_version", s.TLS.MinVersion, tlsVersions)
+	v.tls(c)
 	v.intRange("server.max_body_bytes", s.MaxBodyBytes, 1, maxBodyBytes)
 	v.intRange("server.max_header_bytes", int64(s.MaxHeaderBytes), minHeaderBytes, maxHeaderBytes)
 	v.positive("server.read_header_timeout", s.ReadHeaderTimeout)
@@ -272,6 +275,98 @@ func (v *validator) server(c *Config) {
 		case pre.Masked() != pre:
 			v.add(p, "has host bits set; did you mean %s?", pre.Masked())
 		}
+	}
+}
+
+// tls checks where the certificate comes from and the pin set.
+func (v *validator) tls(c *Config) {
+	t := &c.Server.TLS
+	a := &t.ACME
+	if a.On() {
+		if t.CertFile != "" {
+			v.add("server.tls.cert_file", "must be empty when server.tls.acme.domains is set: the certificate comes from ACME")
+		}
+		if t.KeyFile != "" {
+			v.add("server.tls.key_file", "must be empty when server.tls.acme.domains is set: the certificate comes from ACME")
+		}
+	} else {
+		if t.CertFile == "" {
+			v.add("server.tls.cert_file", "is required: Gatehouse never serves plain HTTP")
+		}
+		if t.KeyFile == "" {
+			v.add("server.tls.key_file", "is required: Gatehouse never serves plain HTTP")
+		}
+	}
+	v.oneOf("server.tls.min_version", t.MinVersion, tlsVersions)
+	v.acme(c)
+	for i, h := range t.Pins.Hosts {
+		if !validHostname(strings.TrimPrefix(h, "*.")) {
+			v.add(pathIndex("server.tls.pins.hosts", i), "%q is not a host name", clip(h))
+		}
+	}
+	for i, p := range t.Pins.Published {
+		if b, err := base64.StdEncoding.Strict().DecodeString(p); err != nil || len(b) != 32 {
+			v.add(pathIndex("server.tls.pins.published", i), "%q is not a SHA-256 SPKI pin (base64 of 32 bytes, as `gatehouse pins` prints)", clip(p))
+		}
+	}
+	if t.Pins.Validity != 0 {
+		v.durationRange("server.tls.pins.validity", t.Pins.Validity, day, 365*day)
+	}
+}
+
+func (v *validator) acme(c *Config) {
+	a := &c.Server.TLS.ACME
+	const p = "server.tls.acme"
+	if !a.On() {
+		if a.Email != "" || a.CA != "" || a.CARoots != "" || a.Storage != "" || a.ReuseKey || len(a.Challenges) > 0 {
+			v.add(p+".domains", "is required to turn ACME on (other %s keys are set)", p)
+		}
+		return
+	}
+	seen := map[string]bool{}
+	for i, d := range a.Domains {
+		dp := pathIndex(p+".domains", i)
+		switch {
+		case strings.Contains(d, "*"):
+			// HTTP-01 and TLS-ALPN-01 cannot prove control of a whole zone.
+			v.add(dp, "wildcard names need the DNS-01 challenge, which Gatehouse does not run (got %q)", clip(d))
+		case net.ParseIP(d) != nil:
+			v.add(dp, "must be a DNS name, not an IP address (got %q)", clip(d))
+		case !validHostname(d) || !strings.Contains(strings.TrimSuffix(d, "."), ".") && d != "localhost":
+			v.add(dp, "%q is not a fully qualified host name", clip(d))
+		case seen[strings.ToLower(d)]:
+			v.add(dp, "duplicate domain %q", clip(d))
+		}
+		seen[strings.ToLower(d)] = true
+	}
+	if a.Email != "" && (!strings.Contains(a.Email, "@") || strings.ContainsAny(a.Email, " \t\r\n<>")) {
+		v.add(p+".email", "is not an email address (got %q)", clip(a.Email))
+	}
+	if a.CA != "" {
+		u, err := url.Parse(a.CA)
+		if err != nil || u.Scheme != "https" || u.Host == "" || u.User != nil {
+			v.add(p+".ca", "must be the https:// URL of an ACME directory, e.g. https://acme-v02.api.letsencrypt.org/directory")
+		}
+	}
+	if a.Storage == "" {
+		v.add(p+".storage", "is required: a directory for the ACME account, keys and certificates (shared by replicas)")
+	}
+	dup := map[string]bool{}
+	for i, ch := range a.Challenges {
+		cp := pathIndex(p+".challenges", i)
+		if !v.oneOf(cp, ch, challenges) {
+			continue
+		}
+		if dup[ch] {
+			v.add(cp, "duplicate challenge %q", ch)
+		}
+		dup[ch] = true
+		if ch == ChallengeHTTP01 && c.Server.HTTPListen == "" {
+			v.add(cp, "http-01 is answered on server.http_listen, which is not set (the CA connects to port 80)")
+		}
+	}
+	if len(a.Challenges) == 0 {
+		v.add(p+".challenges", "must list at least one of %q, %q", ChallengeHTTP01, ChallengeTLSALPN01)
 	}
 }
 
@@ -537,6 +632,12 @@ func (v *validator) upstreams(c *Config) {
 			v.add(p, "%q is not a valid upstream name (letters, digits, '_', '.', '-')", clip(name))
 		}
 		v.upstreamURL(p+".url", u.URL)
+		if u.TLS.Set() && !strings.HasPrefix(u.URL, "https://") {
+			v.add(p+".tls", "is only used with an https:// url")
+		}
+		if (u.TLS.CertFile == "") != (u.TLS.KeyFile == "") {
+			v.add(p+".tls", "cert_file and key_file go together (the client certificate for mTLS)")
+		}
 		if u.Timeout < 0 {
 			v.add(p+".timeout", "must not be negative")
 		} else if u.Timeout > c.Server.WriteTimeout && c.Server.WriteTimeout > 0 {
