@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -65,6 +66,10 @@ type Options struct {
 	Now         func() time.Time
 	// Transport, if set, replaces the pooled per-upstream transports (tests).
 	Transport http.RoundTripper
+	// UpstreamTLS, optional, is the client TLS configuration per upstream name
+	// (pinned CA, mTLS client certificate); an upstream without an entry uses the
+	// system roots. Built by the caller (tlsutil.ClientConfig).
+	UpstreamTLS map[string]*tls.Config
 }
 
 // Gateway is the compiled gateway.
@@ -141,7 +146,7 @@ func New(opts Options) (*Gateway, error) {
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		u, err := g.newUpstream(n, opts.Upstreams[n], opts.Transport)
+		u, err := g.newUpstream(n, opts.Upstreams[n], opts.Transport, opts.UpstreamTLS[n])
 		if err != nil {
 			return nil, err
 		}
@@ -204,7 +209,7 @@ type upstream struct {
 	rt      http.RoundTripper
 }
 
-func (g *Gateway) newUpstream(name string, c config.Upstream, override http.RoundTripper) (*upstream, error) {
+func (g *Gateway) newUpstream(name string, c config.Upstream, override http.RoundTripper, tlsCfg *tls.Config) (*upstream, error) {
 	u, err := url.Parse(c.URL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("gateway: upstream %s: bad url", name)
@@ -227,6 +232,7 @@ func (g *Gateway) newUpstream(name string, c config.Upstream, override http.Roun
 			ExpectContinueTimeout: time.Second,
 			TLSHandshakeTimeout:   5 * time.Second,
 			ForceAttemptHTTP2:     u.Scheme == "https",
+			TLSClientConfig:       tlsCfg, // nil: Go's defaults with the system roots
 		}
 		g.transports = append(g.transports, tr)
 		up.rt = tr

@@ -17,6 +17,7 @@ func addRoutes(mux *http.ServeMux, d *Deps) {
 	r.handle("GET", "/readyz", handleReady(d, ew))
 	r.handle("GET", "/.well-known/jwks.json", handleJWKS(d))
 	r.handle("GET", "/.well-known/openid-configuration", handleDiscovery(d))
+	r.handle("GET", "/.well-known/gatehouse/pins.json", handlePins(d, ew))
 
 	r.handle("POST", "/auth/v1/signup", authResponse(handleSignup(d, ew)))
 	r.handle("POST", "/auth/v1/token", authResponse(handleToken(d, ew)))
