@@ -1,0 +1,145 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/tlsutil"
+)
+
+// upstreamBody is the upstream's whole answer: small, fixed JSON, so the
+// upstream costs as little as possible and the proxies' differences show.
+const upstreamBody = `{"id":"42","title":"benchmark","items":[1,2,3],"ok":true}` + "\n"
+
+// listenLoopback listens on addr, which must be a 127.0.0.0/8 or ::1
+// address: these servers exist only to be loaded by this tool.
+func listenLoopback(addr string) (net.Listener, error) {
+	ap, err := netip.ParseAddrPort(addr)
+	if err != nil || !ap.Addr().Unmap().IsLoopback() {
+		return nil, fmt.Errorf("listen %q: want a loopback ip:port such as 127.0.0.1:0", addr)
+	}
+	return net.Listen("tcp", addr)
+}
+
+// serveUntil serves srv on ln until ctx ends, then shuts it down.
+func serveUntil(ctx context.Context, srv *http.Server, ln net.Listener, tls bool) error {
+	errc := make(chan error, 1)
+	go func() {
+		if tls {
+			errc <- srv.ServeTLS(ln, "", "")
+		} else {
+			errc <- srv.Serve(ln)
+		}
+	}()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		err := srv.Shutdown(sctx)
+		<-errc
+		return err
+	}
+}
+
+func cmdUpstream(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("upstream", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	listen := fs.String("listen", "127.0.0.1:0", "loopback address to listen on (plain HTTP)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	ln, err := listenLoopback(*listen)
+	if err != nil {
+		return fmt.Errorf("upstream: %w", err)
+	}
+	body := []byte(upstreamBody)
+	clen := strconv.Itoa(len(body))
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, 1<<20))
+		hd := w.Header()
+		hd["Content-Type"] = []string{"application/json"}
+		hd["Content-Length"] = []string{clen}
+		_, _ = w.Write(body)
+	})
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 120 * time.Second, ErrorLog: log.New(io.Discard, "", 0)}
+	fmt.Fprintf(stdout, "listening %s\n", ln.Addr())
+	if err := serveUntil(ctx, srv, ln, false); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("upstream: %w", err)
+	}
+	return nil
+}
+
+// cmdBare is configuration (a): the standard library's reverse proxy with
+// the same TLS settings and the same pooled upstream transport as the gateway,
+// and nothing else.
+func cmdBare(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("bare", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	listen := fs.String("listen", "127.0.0.1:0", "loopback address to listen on (HTTPS)")
+	upstream := fs.String("upstream", "", "upstream base URL, e.g. http://127.0.0.1:9000")
+	certFile := fs.String("cert", "", "server certificate (PEM)")
+	keyFile := fs.String("key", "", "server key (PEM)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	u, err := url.Parse(*upstream)
+	if err != nil || u.Scheme != "http" || u.Host == "" {
+		return fmt.Errorf("bare: --upstream %q must be an http:// URL", *upstream)
+	}
+	certs, err := tlsutil.NewFileCerts(*certFile, *keyFile, tlsutil.FileCertOptions{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		return fmt.Errorf("bare: %w", err)
+	}
+	tlsCfg, err := tlsutil.ServerConfig(certs, "1.2")
+	if err != nil {
+		return fmt.Errorf("bare: %w", err)
+	}
+	ln, err := listenLoopback(*listen)
+	if err != nil {
+		return fmt.Errorf("bare: %w", err)
+	}
+	// The same pool settings as the gateway's upstream transport.
+	tr := &http.Transport{
+		Proxy:                 nil,
+		DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:          1024,
+		MaxIdleConnsPerHost:   512,
+		IdleConnTimeout:       90 * time.Second,
+		ResponseHeaderTimeout: 30 * time.Second,
+		ExpectContinueTimeout: time.Second,
+		TLSHandshakeTimeout:   5 * time.Second,
+	}
+	defer tr.CloseIdleConnections()
+	rp := &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(u)
+			pr.SetXForwarded()
+		},
+		Transport: tr,
+		ErrorLog:  log.New(io.Discard, "", 0),
+	}
+	srv := &http.Server{
+		Handler: rp, TLSConfig: tlsCfg,
+		ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second,
+		MaxHeaderBytes: 32 << 10, ErrorLog: log.New(io.Discard, "", 0),
+	}
+	fmt.Fprintf(stdout, "listening %s\n", ln.Addr())
+	if err := serveUntil(ctx, srv, ln, true); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("bare: %w", err)
+	}
+	return nil
+}
