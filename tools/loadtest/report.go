@@ -17,7 +17,9 @@ const (
 	targetAddedP = time.Millisecond
 )
 
-func fmtMs(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d)/float64(time.Millisecond)) }
+func fmtMs(d time.Duration) string {
+	return fmt.Sprintf("%.2f ms", float64(d)/float64(time.Millisecond))
+}
 
 func usPerReq(v float64) string {
 	if v <= 0 {
