@@ -5,8 +5,10 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"sync"
 	"time"
 
@@ -15,6 +17,8 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/httpapi"
 	"github.com/gatehouse-dev/gatehouse/internal/reqctx"
 	"github.com/gatehouse-dev/gatehouse/internal/tlsutil"
+	"golang.org/x/net/netutil"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 func cmdServe(ctx context.Context, e env, args []string) error {
@@ -43,13 +47,29 @@ func cmdServe(ctx context.Context, e env, args []string) error {
 // end-to-end tests and the demo read it).
 func (a *app) serve(ctx context.Context, e env, onListen func(addr string)) error {
 	cfg := a.cfg
-	certs, err := tlsutil.NewFileCerts(cfg.Server.TLS.CertFile, cfg.Server.TLS.KeyFile, tlsutil.FileCertOptions{Logger: a.log})
+	tr, err := newTransport(cfg, a.log, a.audit)
+	if err != nil {
+		return err
+	}
+	defer tr.close()
+	tlsCfg, err := tr.serverConfig(cfg.Server.TLS.MinVersion)
 	if err != nil {
 		return fmt.Errorf("tls: %w", err)
 	}
-	tlsCfg, err := tlsutil.ServerConfig(certs, cfg.Server.TLS.MinVersion)
+	// Session tickets are encrypted with keys derived from the KEK, so every
+	// replica resumes every other's sessions (see tlsutil.TicketKeys).
+	tickets, err := tlsutil.NewTicketKeys(a.sealer, tlsutil.TicketKeyOptions{Now: a.now})
 	if err != nil {
 		return fmt.Errorf("tls: %w", err)
+	}
+	tickets.Install(tlsCfg)
+	upstreamTLS, err := upstreamTLSConfigs(cfg, a.log)
+	if err != nil {
+		return err
+	}
+	pins := &pinMonitor{cfg: cfg, t: tr, log: a.log, audit: a.audit}
+	if err := registerTLSMetrics(a, tr, pins); err != nil {
+		return err
 	}
 	proxies, err := reqctx.ParseProxies(cfg.Server.TrustedProxies)
 	if err != nil {
@@ -69,6 +89,7 @@ func (a *app) serve(ctx context.Context, e env, onListen func(addr string)) erro
 		Observer:     a.metrics,
 		Logger:       a.log,
 		Now:          a.now,
+		UpstreamTLS:  upstreamTLS,
 	})
 	if err != nil {
 		return err
@@ -83,7 +104,7 @@ func (a *app) serve(ctx context.Context, e env, onListen func(addr string)) erro
 		Families:             a.families,
 		Access:               a.access,
 		Sessions:             a.db,
-		Keys:                 a.ring,
+		Keys:                 keysWithPins{a.ring, &pinPublisher{cfg: cfg, ring: a.ring, t: tr, now: a.now}},
 		Audit:                a.audit,
 		Ready:                a.ready,
 		Proxies:              proxies,
@@ -100,6 +121,14 @@ func (a *app) serve(ctx context.Context, e env, onListen func(addr string)) erro
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", cfg.Server.Listen, err)
 	}
+	// Why tls.NewListener rather than ServeTLS: ServeTLS serves a clone of
+	// TLSConfig, and the ticket keys rotated into tlsCfg would never reach it.
+	tlsLn := tls.NewListener(ln, tlsCfg)
+	// Why a cap: each connection costs memory and a goroutine; past the cap,
+	// new connections wait in the kernel's accept queue instead of exhausting us.
+	if cfg.Server.MaxConnections > 0 {
+		ln = netutil.LimitListener(ln, cfg.Server.MaxConnections)
+	}
 	addr := ln.Addr().String()
 	a.log.Info("listening", "addr", addr, "issuer", cfg.Issuer)
 	fmt.Fprintf(e.stdout, "serving https://%s\n", addr)
@@ -107,8 +136,37 @@ func (a *app) serve(ctx context.Context, e env, onListen func(addr string)) erro
 		onListen(addr)
 	}
 
+	var plain *http.Server
+	var plainLn net.Listener
+	if cfg.Server.HTTPListen != "" {
+		plain = newPlainHTTPServer(cfg, tr)
+		if plainLn, err = net.Listen("tcp", cfg.Server.HTTPListen); err != nil {
+			ln.Close()
+			return fmt.Errorf("http listen %s: %w", cfg.Server.HTTPListen, err)
+		}
+		a.log.Info("plain http listening (redirects and ACME challenges only)", "addr", plainLn.Addr().String())
+		fmt.Fprintf(e.stdout, "http http://%s\n", plainLn.Addr())
+	}
+
 	bg, stopBG := context.WithCancel(ctx)
 	var wg sync.WaitGroup
+	wg.Go(func() { tickets.Run(bg, tlsCfg) })
+	wg.Go(func() { pins.run(bg) })
+	if plain != nil {
+		wg.Go(func() {
+			if err := plain.Serve(plainLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				a.log.Error("plain http listener", "error", err.Error())
+			}
+		})
+	}
+	if tr.acme != nil {
+		// After the listeners: the CA's validation requests must find them.
+		wg.Go(func() {
+			if err := tr.acme.Manage(bg); err != nil && bg.Err() == nil {
+				a.log.Error("tls certificate not obtained yet; retrying in the background", "error", err.Error())
+			}
+		})
+	}
 	wg.Go(func() { a.ring.Run(bg) })
 	wg.Go(func() { a.purgeLoop(bg) })
 	wg.Go(func() { a.revoked.Run(bg) })
@@ -126,24 +184,30 @@ func (a *app) serve(ctx context.Context, e env, onListen func(addr string)) erro
 		a.log.Info("admin listening", "addr", aln.Addr().String())
 		fmt.Fprintf(e.stdout, "admin https://%s\n", aln.Addr())
 		wg.Go(func() {
-			if err := admin.ServeTLS(aln, "", ""); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			if err := admin.Serve(tls.NewListener(aln, tlsCfg)); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				a.log.Error("admin listener", "error", err.Error())
 			}
 		})
 	}
 
 	errc := make(chan error, 1)
-	go func() { errc <- srv.ServeTLS(ln, "", "") }()
+	go func() { errc <- srv.Serve(tlsLn) }()
 	select {
 	case err = <-errc:
 		if admin != nil {
 			admin.Close()
+		}
+		if plain != nil {
+			plain.Close()
 		}
 	case <-ctx.Done():
 		a.log.Info("shutting down", "grace", cfg.Server.ShutdownTimeout.D().String())
 		sctx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownTimeout.D())
 		if admin != nil {
 			_ = admin.Shutdown(sctx)
+		}
+		if plain != nil {
+			_ = plain.Shutdown(sctx)
 		}
 		err = srv.Shutdown(sctx)
 		cancel()
@@ -179,6 +243,69 @@ func newHTTPServer(cfg *config.Config, h http.Handler, tlsCfg *tls.Config) *http
 		IdleTimeout:       cfg.Server.IdleTimeout.D(),
 		MaxHeaderBytes:    cfg.Server.MaxHeaderBytes,
 	}
+}
+
+// newPlainHTTPServer is the optional plain-HTTP listener: redirects for
+// browsers, a 403 problem for everything else, ACME HTTP-01 challenges. It never
+// sees the main handler. Its limits are tighter than the HTTPS listener's because
+// it has nothing to receive.
+func newPlainHTTPServer(cfg *config.Config, tr *transport) *http.Server {
+	opts := tlsutil.PlainHTTPOptions{Hosts: pinHosts(cfg)}
+	if u, err := url.Parse(cfg.Issuer); err == nil {
+		opts.HTTPSPort = u.Port()
+	}
+	if tr.acme != nil {
+		opts.Challenge = tr.acme.HandleHTTPChallenge
+	}
+	return &http.Server{
+		Handler:           tlsutil.PlainHTTPHandler(opts),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      10 * time.Second,
+		IdleTimeout:       10 * time.Second,
+		MaxHeaderBytes:    16 << 10,
+	}
+}
+
+// upstreamTLSConfigs builds the client TLS configuration of every upstream that
+// sets upstreams.<name>.tls.
+func upstreamTLSConfigs(cfg *config.Config, log *slog.Logger) (map[string]*tls.Config, error) {
+	out := map[string]*tls.Config{}
+	for name, u := range cfg.Upstreams {
+		if !u.TLS.Set() {
+			continue
+		}
+		c, err := tlsutil.ClientConfig(tlsutil.ClientOptions{CAFile: u.TLS.CAFile, CertFile: u.TLS.CertFile, KeyFile: u.TLS.KeyFile, Logger: log})
+		if err != nil {
+			return nil, fmt.Errorf("upstreams.%s.tls: %w", name, err)
+		}
+		out[name] = c
+	}
+	return out, nil
+}
+
+// registerTLSMetrics adds the certificate expiry and pin-mismatch gauges to the
+// admin metrics.
+func registerTLSMetrics(a *app, tr *transport, pins *pinMonitor) error {
+	expiry := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "gatehouse_certificate_expiry_seconds",
+		Help: "Seconds until the served TLS certificate expires (negative once expired; 0 before one is obtained).",
+	}, func() float64 { return tlsutil.Expiry(tr.source.Leaf(), a.now()).Seconds() })
+	unpinned := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "gatehouse_tls_serving_key_unpinned",
+		Help: "1 when the serving TLS key's pin is neither in server.tls.pins.published nor the backup key's.",
+	}, func() float64 {
+		if bad, _ := pins.unpinned(); bad {
+			return 1
+		}
+		return 0
+	})
+	for _, c := range []prometheus.Collector{expiry, unpinned} {
+		if err := a.metrics.Registry().Register(c); err != nil {
+			return fmt.Errorf("metrics: %w", err)
+		}
+	}
+	return nil
 }
 
 // purgeLoop deletes dead sessions and old events hourly. Revoked sessions are

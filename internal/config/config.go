@@ -50,6 +50,9 @@ type Server struct {
 	MaxBodyBytes int64 `yaml:"max_body_bytes"`
 	// MaxHeaderBytes caps request headers. Default 32 KiB.
 	MaxHeaderBytes int `yaml:"max_header_bytes"`
+	// MaxConnections caps simultaneous client connections; further ones wait in
+	// the kernel's accept queue. Default 10000.
+	MaxConnections int `yaml:"max_connections"`
 	// ReadHeaderTimeout bounds slow clients (slowloris). Default 5s.
 	ReadHeaderTimeout Duration `yaml:"read_header_timeout"`
 	// ReadTimeout, WriteTimeout and IdleTimeout: defaults 30s, 60s, 120s.
@@ -326,6 +329,22 @@ type Route struct {
 	Quota bool `yaml:"quota"`
 	// MaxBodyBytes overrides server.max_body_bytes for this route.
 	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	// CORS lets browsers on other origins call this route. Default: no CORS
+	// headers (same-origin only); Gatehouse removes any the upstream sends.
+	CORS *CORS `yaml:"cors"`
+}
+
+// CORS is a route's cross-origin policy.
+type CORS struct {
+	// AllowedOrigins are exact origins ("https://app.example.com"), or ["*"]
+	// for any origin — which is refused together with AllowCredentials.
+	AllowedOrigins []string `yaml:"allowed_origins"`
+	// AllowedHeaders the browser may send. Default [Authorization, Content-Type].
+	AllowedHeaders []string `yaml:"allowed_headers"`
+	// AllowCredentials lets browsers send cookies / credentials.
+	AllowCredentials bool `yaml:"allow_credentials"`
+	// MaxAge is how long a browser may cache a preflight. Default 10m.
+	MaxAge Duration `yaml:"max_age"`
 }
 
 // Duration is a time.Duration written in YAML as "15m", "36h" or "30d".

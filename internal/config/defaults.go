@@ -40,6 +40,7 @@ func Default() Config {
 			TLS:               TLS{MinVersion: "1.2", Pins: Pins{Validity: Duration(90 * day)}},
 			MaxBodyBytes:      1 << 20,
 			MaxHeaderBytes:    32 << 10,
+			MaxConnections:    10000,
 			ReadHeaderTimeout: Duration(5 * time.Second),
 			ReadTimeout:       Duration(30 * time.Second),
 			WriteTimeout:      Duration(60 * time.Second),

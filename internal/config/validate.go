@@ -249,6 +249,7 @@ func (v *validator) server(c *Config) {
 	}
 	v.tls(c)
 	v.intRange("server.max_body_bytes", s.MaxBodyBytes, 1, maxBodyBytes)
+	v.intRange("server.max_connections", int64(s.MaxConnections), 1, 1_000_000)
 	v.intRange("server.max_header_bytes", int64(s.MaxHeaderBytes), minHeaderBytes, maxHeaderBytes)
 	v.positive("server.read_header_timeout", s.ReadHeaderTimeout)
 	v.positive("server.read_timeout", s.ReadTimeout)
@@ -592,6 +593,38 @@ func (v *validator) services(c *Config) {
 	}
 }
 
+// cors checks a route's cross-origin policy. Why "*" with credentials is
+// refused: it would let any web page act as the signed-in user.
+func (v *validator) cors(p string, c *CORS) {
+	if len(c.AllowedOrigins) == 0 {
+		v.add(p+".allowed_origins", "list at least one origin, e.g. https://app.example.com")
+	}
+	for j, o := range c.AllowedOrigins {
+		op := pathIndex(p+".allowed_origins", j)
+		if o == "*" {
+			if len(c.AllowedOrigins) > 1 {
+				v.add(op, "\"*\" must be the only origin")
+			}
+			if c.AllowCredentials {
+				v.add(op, "\"*\" cannot be combined with allow_credentials: name the origins")
+			}
+			continue
+		}
+		u, err := url.Parse(o)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+			v.add(op, "%q must be an origin: scheme://host[:port], no path", clip(o))
+		}
+	}
+	for j, h := range c.AllowedHeaders {
+		if h == "" || strings.ContainsAny(h, " ,:\r\n") {
+			v.add(pathIndex(p+".allowed_headers", j), "%q is not a header name", clip(h))
+		}
+	}
+	if c.MaxAge < 0 || c.MaxAge.D() > 24*time.Hour {
+		v.add(p+".max_age", "must be between 0 and 24h")
+	}
+}
+
 func (v *validator) limits(c *Config) {
 	l := c.Limits
 	for _, f := range []struct{ path, val string }{
@@ -730,6 +763,9 @@ func (v *validator) routes(c *Config) {
 			v.add(p+".max_body_bytes", "must not be negative (0 means server.max_body_bytes)")
 		} else if r.MaxBodyBytes > maxBodyBytes {
 			v.add(p+".max_body_bytes", "must be at most %d (got %d)", maxBodyBytes, r.MaxBodyBytes)
+		}
+		if r.CORS != nil {
+			v.cors(p+".cors", r.CORS)
 		}
 		for j, s := range r.RateLimits {
 			lp := pathIndex(p+".rate_limits", j)

@@ -34,6 +34,10 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		g.deny(sw, sc, problem.New(http.StatusBadRequest, "bad-path", "Bad path", "encoded slashes and backslashes are not accepted in paths"))
 		return
 	}
+	if ok, name := g.preflight(sw, r); ok {
+		decision, routeName = "preflight", name
+		return
+	}
 	rt, params, allow := g.table.lookup(r.Method, r.URL.Path)
 	if rt == nil {
 		if len(allow) > 0 {
@@ -79,6 +83,9 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	// 5. proxy
+	if origin := r.Header.Get("Origin"); rt.cors.allowed(origin) {
+		rt.cors.setHeaders(sw.Header(), origin)
+	}
 	if r.ContentLength > rt.maxBody {
 		decision = "too_large"
 		g.deny(sw, sc, problem.New(http.StatusRequestEntityTooLarge, "too-large", "Request body too large", ""))

@@ -103,6 +103,7 @@ type route struct {
 	quota       bool
 	limits      []routeLimit
 	maxBody     int64
+	cors        *cors
 	proxy       *httputil.ReverseProxy
 }
 
@@ -179,7 +180,7 @@ func (g *Gateway) compileRoute(rc config.Route, ups map[string]*upstream, opts O
 	if name == "" {
 		name = config.DefaultRouteName(rc.Methods, rc.Path)
 	}
-	rt := &route{name: name, pattern: p, rule: rule, forwardAuth: rc.ForwardAuthorization, quota: rc.Quota, maxBody: rc.MaxBodyBytes}
+	rt := &route{name: name, pattern: p, rule: rule, forwardAuth: rc.ForwardAuthorization, quota: rc.Quota, maxBody: rc.MaxBodyBytes, cors: compileCORS(rc.CORS)}
 	if rt.maxBody <= 0 {
 		rt.maxBody = opts.MaxBodyBytes
 	}

@@ -131,6 +131,13 @@ func forwarded(ip, host string) string {
 func (g *Gateway) checkResponse(resp *http.Response, rt *route) error {
 	resp.Header.Del("Server")
 	resp.Header.Del("X-Powered-By")
+	// Gatehouse is the only CORS authority: an upstream's own Access-Control-*
+	// headers (often a careless "*") never reach the browser.
+	for k := range resp.Header {
+		if strings.HasPrefix(k, "Access-Control-") {
+			resp.Header.Del(k)
+		}
+	}
 	if rt.rule.ResponseAllow == nil || resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return nil
 	}
