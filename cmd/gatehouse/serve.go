@@ -221,18 +221,6 @@ func (a *app) serve(ctx context.Context, e env, onListen func(addr string)) erro
 	return err
 }
 
-// adminHandler is the admin listener: metrics and liveness. Loopback by
-// default; the admin API and dashboard join it later.
-func (a *app) adminHandler() http.Handler {
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", a.metrics.Handler())
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))
-	})
-	return mux
-}
-
 func newHTTPServer(cfg *config.Config, h http.Handler, tlsCfg *tls.Config) *http.Server {
 	return &http.Server{
 		Handler:           h,
