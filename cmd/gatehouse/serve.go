@@ -121,14 +121,15 @@ func (a *app) serve(ctx context.Context, e env, onListen func(addr string)) erro
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", cfg.Server.Listen, err)
 	}
-	// Why tls.NewListener rather than ServeTLS: ServeTLS serves a clone of
-	// TLSConfig, and the ticket keys rotated into tlsCfg would never reach it.
-	tlsLn := tls.NewListener(ln, tlsCfg)
 	// Why a cap: each connection costs memory and a goroutine; past the cap,
 	// new connections wait in the kernel's accept queue instead of exhausting us.
 	if cfg.Server.MaxConnections > 0 {
 		ln = netutil.LimitListener(ln, cfg.Server.MaxConnections)
 	}
+	// Why tls.NewListener rather than ServeTLS: ServeTLS serves a clone of
+	// TLSConfig, and the ticket keys rotated into tlsCfg would never reach it.
+	// It wraps the capped listener, so the cap counts TLS connections.
+	tlsLn := tls.NewListener(ln, tlsCfg)
 	addr := ln.Addr().String()
 	a.log.Info("listening", "addr", addr, "issuer", cfg.Issuer)
 	fmt.Fprintf(e.stdout, "serving https://%s\n", addr)

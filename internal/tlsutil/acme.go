@@ -173,15 +173,27 @@ func (a *ACME) event(name string, data map[string]any, observer func(ACMEEvent))
 // Manage loads the certificates from storage, or obtains them, and keeps them
 // renewed in the background until Stop. It returns once every domain has a
 // certificate or an issuance attempt failed; on failure certmagic keeps retrying
-// in the background (with backoff) and the error is also reported as a
-// "cert_failed" event.
+// in the background (with backoff) until ctx ends, and the error is also
+// reported as a "cert_failed" event.
 func (a *ACME) Manage(ctx context.Context) error {
 	if err := a.magic.ManageSync(ctx, a.domains); err != nil {
 		// ManageSync gives up after one attempt; hand over to background retries.
-		if aerr := a.magic.ManageAsync(context.WithoutCancel(ctx), a.domains); aerr != nil {
+		if aerr := a.magic.ManageAsync(ctx, a.domains); aerr != nil {
 			return fmt.Errorf("tlsutil: acme: %w", errors.Join(err, aerr))
 		}
 		return fmt.Errorf("tlsutil: acme: %w", err)
+	}
+	return nil
+}
+
+// Load puts the certificates already in storage into service without contacting
+// the CA (for `gatehouse pins`, which must not order certificates). It fails when
+// a domain has none yet.
+func (a *ACME) Load(ctx context.Context) error {
+	for _, d := range a.domains {
+		if _, err := a.magic.CacheManagedCertificate(ctx, d); err != nil {
+			return fmt.Errorf("tlsutil: acme: load %s from storage: %w", d, err)
+		}
 	}
 	return nil
 }
