@@ -17,8 +17,8 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/httpapi"
 	"github.com/gatehouse-dev/gatehouse/internal/reqctx"
 	"github.com/gatehouse-dev/gatehouse/internal/tlsutil"
-	"golang.org/x/net/netutil"
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/net/netutil"
 )
 
 func cmdServe(ctx context.Context, e env, args []string) error {
