@@ -63,6 +63,8 @@ func Run(t *testing.T, open func(t *testing.T) *store.DB) {
 		{"ThrottleRace", testThrottleRace},
 		{"Forgive", testForgive},
 		{"RevokedSince", testRevokedSince},
+		{"Bans", testBans},
+		{"QueryEvents", testQueryEvents},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

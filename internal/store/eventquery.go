@@ -1,0 +1,68 @@
+package store
+
+import (
+	"context"
+	"strings"
+	"time"
+)
+
+// EventQuery selects events for the admin API and the dashboard, newest first.
+// Zero values do not filter. It is EventFilter plus the request's origin fields.
+type EventQuery struct {
+	Type      string
+	UserID    string
+	SessionID string
+	IP        string
+	Since     time.Time
+	Before    time.Time // exclusive; pass the last event's Time for the next page
+	Limit     int       // 0 means 100; capped at 1000
+}
+
+// QueryEvents returns the events that match q, newest first (ties broken by
+// ID, descending). Paging works as for ListEvents.
+func (db *DB) QueryEvents(ctx context.Context, q EventQuery) ([]Event, error) {
+	const op = "query events"
+	var (
+		where []string
+		args  []any
+	)
+	for _, f := range []struct{ col, v string }{{"type", q.Type}, {"user_id", q.UserID}, {"session_id", q.SessionID}, {"ip", q.IP}} {
+		if f.v != "" {
+			where, args = append(where, f.col+" = ?"), append(args, f.v)
+		}
+	}
+	if !q.Since.IsZero() {
+		where, args = append(where, "at >= ?"), append(args, micros(q.Since))
+	}
+	if !q.Before.IsZero() {
+		where, args = append(where, "at < ?"), append(args, micros(q.Before))
+	}
+	s := "SELECT " + eventCols + " FROM events"
+	if len(where) > 0 {
+		s += " WHERE " + strings.Join(where, " AND ")
+	}
+	s += " ORDER BY at DESC, id DESC LIMIT ?"
+	args = append(args, clampLimit(q.Limit))
+	rows, err := db.sql.QueryContext(ctx, rebind(db.dialect, s), args...)
+	if err != nil {
+		return nil, wrap(op, err)
+	}
+	defer rows.Close()
+	var out []Event
+	for rows.Next() {
+		var (
+			e      Event
+			at     int64
+			detail string
+		)
+		if err := rows.Scan(&e.ID, &e.Type, &at, &e.UserID, &e.SessionID, &e.IP, &e.RequestID, &detail); err != nil {
+			return nil, wrap(op, err)
+		}
+		e.Time = fromMicros(at)
+		if e.Detail, err = decodeDetail(detail); err != nil {
+			return nil, wrap(op, err)
+		}
+		out = append(out, e)
+	}
+	return out, wrap(op, rows.Err())
+}
