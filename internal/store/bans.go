@@ -176,9 +176,9 @@ func scanBans(rows *sql.Rows) ([]Ban, error) {
 	var out []Ban
 	for rows.Next() {
 		var (
-			b                          Ban
+			b                         Ban
 			created, expires, updated int64
-			lifted                     sql.NullInt64
+			lifted                    sql.NullInt64
 		)
 		if err := rows.Scan(&b.ID, &b.Kind, &b.Value, &b.Reason, &b.Source, &created, &expires, &lifted, &updated); err != nil {
 			return nil, err
