@@ -69,6 +69,7 @@ type leafSpec struct {
 	notAfter  time.Time
 	dnsNames  []string
 	ips       []net.IP
+	client    bool // a client certificate (ExtKeyUsageClientAuth) instead of a server one
 }
 
 // issue returns PEM certificate and key for a leaf described by spec.
@@ -102,6 +103,10 @@ func (ca *testCA) issue(t testing.TB, spec leafSpec) (certPEM, keyPEM []byte) {
 		// RSA key exchange needs KeyEncipherment, so the control server can offer it.
 		ku |= x509.KeyUsageKeyEncipherment
 	}
+	eku := x509.ExtKeyUsageServerAuth
+	if spec.client {
+		eku = x509.ExtKeyUsageClientAuth
+	}
 	tmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(spec.serial),
 		Subject:      pkix.Name{CommonName: "test leaf"},
@@ -110,7 +115,7 @@ func (ca *testCA) issue(t testing.TB, spec leafSpec) (certPEM, keyPEM []byte) {
 		NotBefore:    spec.notBefore,
 		NotAfter:     spec.notAfter,
 		KeyUsage:     ku,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		ExtKeyUsage:  []x509.ExtKeyUsage{eku},
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, key.Public(), ca.key)
 	if err != nil {
