@@ -275,7 +275,7 @@ func TestGatewayContract(t *testing.T) {
 			hdr       []string
 			want      int
 		}{
-			{"/v1/health", "", nil, 200},         // public
+			{"/v1/health", "", nil, 200},          // public
 			{"/v1/health", "not-a-jwt", nil, 200}, // a bad token on a public route is no token
 			{"/echo/public", alice, nil, 200},
 			{"/v1/whoami", "", nil, 401}, // authenticated
