@@ -69,6 +69,7 @@ type ACMEEvent struct {
 // CertSource and safe for concurrent use.
 type ACME struct {
 	domains []string
+	storage string
 	cache   *certmagic.Cache
 	magic   *certmagic.Config
 	issuer  *certmagic.ACMEIssuer
@@ -89,7 +90,7 @@ func NewACME(opts ACMEOptions) (*ACME, error) {
 	if !opts.HTTP01 && !opts.TLSALPN01 {
 		return nil, errors.New("tlsutil: acme: no challenge type enabled")
 	}
-	a := &ACME{domains: slices.Clone(opts.Domains), log: opts.Logger}
+	a := &ACME{domains: slices.Clone(opts.Domains), storage: opts.StorageDir, log: opts.Logger}
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
 	}
@@ -237,6 +238,9 @@ func (a *ACME) Leaf() *x509.Certificate {
 	}
 	return best
 }
+
+// storageDir is the shared storage directory.
+func (a *ACME) storageDir() string { return a.storage }
 
 // Stop ends background renewal. It is safe to call more than once.
 func (a *ACME) Stop() {
