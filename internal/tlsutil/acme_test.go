@@ -32,7 +32,7 @@ type pebble struct {
 
 func startPebble(t *testing.T, httpPort, tlsPort int) *pebble {
 	t.Helper()
-	t.Setenv("PEBBLE_VA_NOSLEEP", "1")     // no random validation delay
+	t.Setenv("PEBBLE_VA_NOSLEEP", "1")      // no random validation delay
 	t.Setenv("PEBBLE_WFE_NONCEREJECT", "0") // no deliberately rejected nonces
 	logger := log.New(io.Discard, "", 0)
 	store := db.NewMemoryStore()
