@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"errors"
 	"net/http"
 	"strings"
 
@@ -24,7 +25,11 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	sc := reqctx.From(r.Context())
 	sw := &statusWriter{ResponseWriter: w}
 	decision, routeName := "allowed", ""
-	defer func() { g.obs.Request(routeName, decision, sw.status(), g.now().Sub(start)) }()
+	var params map[string]string
+	defer func() {
+		g.obs.Request(routeName, decision, sw.status(), g.now().Sub(start))
+		g.decisions.Decide(decisionOf(sc, r.Method, routeName, decision, sw.status(), params))
+	}()
 
 	// 1. route
 	if strings.Contains(r.URL.RawPath, "%2F") || strings.Contains(r.URL.RawPath, "%2f") || strings.ContainsAny(r.URL.Path, "\\\x00") {
@@ -38,7 +43,8 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		decision, routeName = "preflight", name
 		return
 	}
-	rt, params, allow := g.table.lookup(r.Method, r.URL.Path)
+	rt, ps, allow := g.table.lookup(r.Method, r.URL.Path)
+	params = ps
 	if rt == nil {
 		if len(allow) > 0 {
 			decision = "method_not_allowed"
@@ -61,6 +67,11 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sc.Claims = claims
+	// A banned user or session is refused as soon as it is known who it is.
+	if claims != nil && g.banned(sw, sc) {
+		decision = "banned"
+		return
+	}
 
 	// 3. authorise
 	in := &policy.Input{Method: r.Method, PathParams: params, Query: r.URL.Query(), Header: r.Header, Claims: claims, Now: start}
@@ -111,6 +122,11 @@ func (g *Gateway) authenticate(r *http.Request) (*token.Claims, string) {
 		return nil, "invalid_token"
 	}
 	c, err := g.verifier.Verify(strings.TrimSpace(tok))
+	if errors.Is(err, token.ErrExpired) {
+		// Told apart from invalid_token so that the forgery detector counts
+		// bad signatures, not clients that held a token too long.
+		return nil, "expired_token"
+	}
 	if err != nil {
 		return nil, "invalid_token"
 	}

@@ -62,8 +62,12 @@ type Options struct {
 	Limiter     Limiter
 	Policy      *policy.Env
 	Observer    Observer // nil: no metrics
-	Logger      *slog.Logger
-	Now         func() time.Time
+	// Bans, optional, refuses banned addresses, users and sessions (nil: none).
+	Bans Bans
+	// Decisions, optional, receives every decided request (nil: none).
+	Decisions Decisions
+	Logger    *slog.Logger
+	Now       func() time.Time
 	// Transport, if set, replaces the pooled per-upstream transports (tests).
 	Transport http.RoundTripper
 	// UpstreamTLS, optional, is the client TLS configuration per upstream name
@@ -79,6 +83,8 @@ type Gateway struct {
 	revoked    Revocations
 	limiter    Limiter
 	obs        Observer
+	bans       Bans
+	decisions  Decisions
 	log        *slog.Logger
 	now        func() time.Time
 	plans      map[string]quota
@@ -128,6 +134,13 @@ func New(opts Options) (*Gateway, error) {
 		log: opts.Logger, now: opts.Now, plans: map[string]quota{}, defPlan: opts.DefaultPlan}
 	if g.obs == nil {
 		g.obs = nopObserver{}
+	}
+	g.bans, g.decisions = opts.Bans, opts.Decisions
+	if g.bans == nil {
+		g.bans = noBans{}
+	}
+	if g.decisions == nil {
+		g.decisions = nopDecisions{}
 	}
 	for name, s := range opts.Plans {
 		r, err := config.ParseRate(s)

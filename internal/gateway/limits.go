@@ -75,6 +75,11 @@ func authClass(method, path string) string {
 func (g *Gateway) Edge(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		sc := reqctx.From(r.Context())
+		// Bans first: a banned client gets no work done on its behalf, not
+		// even a rate-limit decision.
+		if g.edgeBanned(w, r, sc) {
+			return
+		}
 		if g.edge.global != nil && !g.allow(w, r, "global", "g", *g.edge.global, false) {
 			return
 		}
@@ -105,6 +110,8 @@ func (g *Gateway) allow(w http.ResponseWriter, r *http.Request, name, key string
 	}
 	if !d.Allowed {
 		g.obs.Request("", "rate_limited_"+name, http.StatusTooManyRequests, 0)
+		sc := reqctx.From(r.Context())
+		g.decisions.Decide(Decision{Reason: "rate_limited_" + name, Status: http.StatusTooManyRequests, Method: r.Method, ClientIP: sc.ClientIP, RequestID: sc.RequestID})
 		p := problem.New(http.StatusTooManyRequests, "rate-limited", "Too many requests", "slow down and retry after the time in Retry-After")
 		problem.Write(w, p, reqctx.From(r.Context()).RequestID)
 		return false
