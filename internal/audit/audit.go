@@ -22,6 +22,17 @@ const (
 	SessionRevoked     = "session_revoked"
 	KeyRotated         = "key_rotated"
 	RolesChanged       = "roles_changed"
+
+	// Monitoring: gateway decisions worth keeping (aggregated before they
+	// are stored), detector firings, bans and alerts.
+	RequestDenied = "request_denied" // policy deny, invalid token, not found on an object route
+	RateLimited   = "rate_limited"
+	WAFBlocked    = "waf_blocked"
+	RequestBanned = "request_banned" // refused because of a ban
+	DetectorFired = "detector_fired"
+	BanCreated    = "ban_created"
+	BanLifted     = "ban_lifted"
+	AlertRaised   = "alert_raised"
 )
 
 // Sink keeps events; *store.DB is one.
@@ -37,6 +48,9 @@ type Options struct {
 	Sink Sink
 	// Now is the clock. nil: time.Now.
 	Now func() time.Time
+	// Publish, optional, also hands every event to the monitor's bus (after
+	// it is logged and stored). It must not block. nil: not published.
+	Publish func(e store.Event)
 }
 
 // Recorder writes events to the log and the store.
@@ -44,6 +58,7 @@ type Recorder struct {
 	logger     *slog.Logger
 	sink       Sink
 	now        func() time.Time
+	publish    func(e store.Event)
 	sinkErrors atomic.Int64
 }
 
@@ -52,7 +67,7 @@ func New(opts Options) *Recorder {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Recorder{logger: opts.Logger, sink: opts.Sink, now: opts.Now}
+	return &Recorder{logger: opts.Logger, sink: opts.Sink, now: opts.Now, publish: opts.Publish}
 }
 
 // Record fills in the event's id and time and writes it. It never fails the caller:
@@ -97,6 +112,9 @@ func (r *Recorder) Record(ctx context.Context, e store.Event) {
 				r.logger.LogAttrs(ctx, slog.LevelError, "audit event not stored", slog.String("event_id", e.ID), slog.String("error", err.Error()))
 			}
 		}
+	}
+	if r.publish != nil {
+		r.publish(e)
 	}
 }
 
