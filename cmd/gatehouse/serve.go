@@ -104,7 +104,7 @@ func (a *app) serve(ctx context.Context, e env, onListen func(addr string)) erro
 		Families:             a.families,
 		Access:               a.access,
 		Sessions:             a.db,
-		Keys:                 keysWithPins{a.ring, &pinPublisher{cfg: cfg, ring: a.ring, t: tr, now: a.now}},
+		Keys:                 publishedKeys(a, tr),
 		Audit:                a.audit,
 		Ready:                a.ready,
 		Proxies:              proxies,
@@ -232,6 +232,17 @@ func newHTTPServer(cfg *config.Config, h http.Handler, tlsCfg *tls.Config) *http
 		IdleTimeout:       cfg.Server.IdleTimeout.D(),
 		MaxHeaderBytes:    cfg.Server.MaxHeaderBytes,
 	}
+}
+
+// publishedKeys is the key ring the public handler publishes: the JWKS and, when a
+// backup key is configured, the signed pin set. Without a backup key no pin set
+// is published: an app that pinned the serving key alone would be locked out the
+// day it changes.
+func publishedKeys(a *app, tr *transport) httpapi.KeySet {
+	if tr.backupPin == "" {
+		return a.ring
+	}
+	return keysWithPins{a.ring, &pinPublisher{cfg: a.cfg, ring: a.ring, t: tr, now: a.now}}
 }
 
 // newPlainHTTPServer is the optional plain-HTTP listener: redirects for
