@@ -3,9 +3,14 @@
 // token-signing key ring with its JWKS document.
 //
 // What it owns:
-//   - KEK: loaded from file:// or env:// (KMS URLs come with the envelope work),
-//     never printed, never logged, never stored.
-//   - Sealer: AES-256-GCM under per-purpose subkeys derived from the KEK by HKDF,
+//   - KEK: loaded from file:// or env://, or held by a KMS (hashivault://,
+//     awskms://, gcpkms://, azurekeyvault://, base64key:// for tests) through
+//     gocloud.dev/secrets; never printed, never logged, never stored. Every KEK is
+//     a Wrapper: it wraps and unwraps the envelope layer's data keys.
+//   - Sealer (version 1, 0x01): the pre-envelope format, kept so that databases
+//     sealed before data keys existed still open; new values are sealed by
+//     internal/envelope.
+//     Sealer: AES-256-GCM under per-purpose subkeys derived from the KEK by HKDF,
 //     with every ciphertext bound to its purpose and to caller-supplied associated
 //     data (table, column, row id), and HMAC blind indexes under their own subkeys.
 //   - Ring: the signing keys (next → active → retiring → retired), kept in the store

@@ -64,7 +64,7 @@ func (k KEK) MarshalText() ([]byte, error) {
 	return nil, errors.New("keys: a KEK is never serialised")
 }
 
-// LoadKEK loads the KEK named by url:
+// LoadKEK loads the local KEK named by url (OpenKEK also opens KMS URLs):
 //
 //   - "file://PATH": the file holds 32 random bytes as base64 (standard or URL
 //     alphabet, padded or not, surrounding whitespace ignored) or as 32 raw bytes.
@@ -87,7 +87,10 @@ func LoadKEK(url string, getenv func(string) string) (*KEK, error) {
 	default:
 		// Why only the scheme is echoed: gocloud's base64key:// carries the key in
 		// the URL, and other URLs may carry tokens.
-		return nil, fmt.Errorf("keys: load kek: scheme %q is not supported yet (KMS URLs come with the envelope-encryption work); use file://PATH or env://VAR", scheme)
+		if isKMSScheme(scheme) {
+			return nil, fmt.Errorf("keys: load kek: scheme %q is a KMS key, not a local one; open it with OpenKEK", scheme)
+		}
+		return nil, fmt.Errorf("keys: load kek: scheme %q is not supported; use file://PATH, env://VAR or a KMS URL (hashivault://, awskms://, gcpkms://, azurekeyvault://)", scheme)
 	}
 }
 

@@ -163,7 +163,7 @@ func TestLoadKEKSchemes(t *testing.T) {
 		url     string
 		wantErr string
 	}{
-		{"awskms://alias/gatehouse?region=eu-west-1", `scheme "awskms" is not supported yet`},
+		{"awskms://alias/gatehouse?region=eu-west-1", `scheme "awskms" is a KMS key`},
 		{"hashivault://gatehouse", `scheme "hashivault"`},
 		{"gcpkms://projects/p/locations/l/keyRings/r/cryptoKeys/k", `scheme "gcpkms"`},
 		{secretURL, `scheme "base64key"`},

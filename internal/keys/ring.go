@@ -61,6 +61,14 @@ var (
 	ErrNoNextKey = errors.New("no next signing key published")
 )
 
+// ValueSealer seals and opens values at rest bound to a purpose and associated
+// data; *Sealer (the version-1 format) and the envelope keyring implement it. A
+// sealer that also has Explain(sealed) string gets asked why a key did not open.
+type ValueSealer interface {
+	Seal(purpose string, plaintext []byte, aad ...string) ([]byte, error)
+	Open(purpose string, sealed []byte, aad ...string) ([]byte, error)
+}
+
 // Sealing parameters of private keys: purpose and associated data (table, column,
 // then the row's key id), so a sealed private key copied onto another key's row
 // does not open.
@@ -122,7 +130,7 @@ type KeyInfo struct {
 // serialised.
 type Ring struct {
 	st          KeyStore
-	sealer      *Sealer
+	sealer      ValueSealer
 	alg         jose.SignatureAlgorithm
 	rotateEvery time.Duration
 	retireAfter time.Duration
@@ -168,7 +176,7 @@ type signerKey struct {
 // bootstraps an active and a next key; if another replica bootstraps at the same
 // moment, the loser's insert conflicts and it uses the winner's keys. It fails
 // closed when a key cannot be opened with the KEK.
-func NewRing(ctx context.Context, st KeyStore, s *Sealer, opts RingOptions) (*Ring, error) {
+func NewRing(ctx context.Context, st KeyStore, s ValueSealer, opts RingOptions) (*Ring, error) {
 	r := &Ring{
 		st:          st,
 		sealer:      s,
@@ -403,8 +411,10 @@ func (r *Ring) openPrivate(row store.SigningKey) (crypto.Signer, error) {
 	der, err := r.sealer.Open(signingKeyPurpose, row.PrivateSealed, signingKeyTable, signingKeyColumn, row.ID)
 	if err != nil {
 		hint := ""
-		if id, ok := SealedKEKID(row.PrivateSealed); ok && id != r.sealer.KEKID() {
-			hint = fmt.Sprintf("; it was sealed under kek %s, this kek is %s", id, r.sealer.KEKID())
+		if e, ok := r.sealer.(interface{ Explain(sealed []byte) string }); ok {
+			if h := e.Explain(row.PrivateSealed); h != "" {
+				hint = "; " + h
+			}
 		}
 		return nil, fmt.Errorf("the KEK does not open signing key %s (wrong kek?%s): %w", row.ID, hint, err)
 	}

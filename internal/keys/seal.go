@@ -60,6 +60,15 @@ func NewSealer(k *KEK) *Sealer { return &Sealer{kek: k} }
 // KEKID is the ID of the KEK this Sealer seals under.
 func (s *Sealer) KEKID() string { return s.kek.ID() }
 
+// Explain says, for diagnostics, why sealed may not open under this Sealer: it
+// names the KEK the value claims to be sealed under when that is another one.
+func (s *Sealer) Explain(sealed []byte) string {
+	if id, ok := SealedKEKID(sealed); ok && id != s.KEKID() {
+		return fmt.Sprintf("it was sealed under kek %s, this kek is %s", id, s.KEKID())
+	}
+	return ""
+}
+
 // SealedKEKID reports the ID of the KEK a sealed value claims to be sealed under,
 // for diagnostics ("sealed under kek X, this is kek Y"). It is not authenticated
 // until the value opens.

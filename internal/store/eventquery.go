@@ -26,10 +26,14 @@ func (db *DB) QueryEvents(ctx context.Context, q EventQuery) ([]Event, error) {
 		where []string
 		args  []any
 	)
-	for _, f := range []struct{ col, v string }{{"type", q.Type}, {"user_id", q.UserID}, {"session_id", q.SessionID}, {"ip", q.IP}} {
+	for _, f := range []struct{ col, v string }{{"type", q.Type}, {"user_id", q.UserID}, {"session_id", q.SessionID}} {
 		if f.v != "" {
 			where, args = append(where, f.col+" = ?"), append(args, f.v)
 		}
+	}
+	if q.IP != "" {
+		w, a := db.ipFilter(q.IP)
+		where, args = append(where, w), append(args, a...)
 	}
 	if !q.Since.IsZero() {
 		where, args = append(where, "at >= ?"), append(args, micros(q.Since))
@@ -50,16 +54,8 @@ func (db *DB) QueryEvents(ctx context.Context, q EventQuery) ([]Event, error) {
 	defer rows.Close()
 	var out []Event
 	for rows.Next() {
-		var (
-			e      Event
-			at     int64
-			detail string
-		)
-		if err := rows.Scan(&e.ID, &e.Type, &at, &e.UserID, &e.SessionID, &e.IP, &e.RequestID, &detail); err != nil {
-			return nil, wrap(op, err)
-		}
-		e.Time = fromMicros(at)
-		if e.Detail, err = decodeDetail(detail); err != nil {
+		e, err := db.scanEvent(rows)
+		if err != nil {
 			return nil, wrap(op, err)
 		}
 		out = append(out, e)

@@ -26,6 +26,10 @@ func (db *DB) Migrate(ctx context.Context) error {
 	opts := []goose.ProviderOption{
 		goose.WithDisableGlobalRegistry(true),
 		goose.WithSlog(db.log),
+		// Why: migration numbers are reserved per feature and may land out of
+		// order (00004 before 00003); a database that already has a later one
+		// must still get the earlier one instead of refusing to start.
+		goose.WithAllowOutofOrder(true),
 	}
 	dialect := goose.DialectSQLite3
 	if db.dialect == dialectPostgres {

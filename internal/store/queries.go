@@ -18,10 +18,10 @@ type queries struct {
 
 const (
 	userCols    = `id, email_index, email_sealed, password_hash, roles, plan, email_verified, locked_at, created_at, updated_at`
-	sessionCols = `id, user_id, generation, amr, user_agent, ip, created_at, last_used_at, idle_expires_at, expires_at, revoked_at, revoke_reason`
+	sessionCols = `id, user_id, generation, amr, user_agent, ip, created_at, last_used_at, idle_expires_at, expires_at, revoked_at, revoke_reason, ip_sealed, user_agent_sealed`
 	tokenCols   = `hash, session_id, generation, created_at, rotated_at, successor_sealed`
 	keyCols     = `id, algorithm, state, public_jwk, private_sealed, created_at, activated_at, retiring_at, retired_at`
-	eventCols   = `id, type, at, user_id, session_id, ip, request_id, detail`
+	eventCols   = `id, type, at, user_id, session_id, ip, request_id, detail, ip_sealed, ip_index`
 )
 
 func newQueries(rb func(string) string) queries {
@@ -35,7 +35,7 @@ func newQueries(rb func(string) string) queries {
 		setRolesPlan:     rb(`UPDATE users SET roles = ?, plan = ?, updated_at = ? WHERE id = ?`),
 		setEmailVerified: rb(`UPDATE users SET email_verified = ?, updated_at = ? WHERE id = ?`),
 
-		createSession: rb(`INSERT INTO sessions (` + sessionCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+		createSession: rb(`INSERT INTO sessions (` + sessionCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 		createToken:   rb(`INSERT INTO refresh_tokens (` + tokenCols + `) VALUES (?, ?, ?, ?, ?, ?)`),
 		sessionByID:   rb(`SELECT ` + sessionCols + ` FROM sessions WHERE id = ?`),
 		listSessions: rb(`SELECT ` + sessionCols + ` FROM sessions
@@ -52,7 +52,7 @@ func newQueries(rb func(string) string) queries {
 			WHERE user_id = ? AND id <> ? AND revoked_at IS NULL RETURNING id`),
 		tokenAndSession: rb(`SELECT t.hash, t.session_id, t.generation, t.created_at, t.rotated_at, t.successor_sealed,
 			s.id, s.user_id, s.generation, s.amr, s.user_agent, s.ip, s.created_at, s.last_used_at,
-			s.idle_expires_at, s.expires_at, s.revoked_at, s.revoke_reason
+			s.idle_expires_at, s.expires_at, s.revoked_at, s.revoke_reason, s.ip_sealed, s.user_agent_sealed
 			FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id WHERE t.hash = ?`),
 
 		rotateOld: rb(`UPDATE refresh_tokens SET rotated_at = ?, successor_sealed = ?
@@ -76,7 +76,7 @@ func newQueries(rb func(string) string) queries {
 			KeyRetired:  rb(`UPDATE signing_keys SET state = ?, retired_at = ? WHERE id = ? AND state = ?`),
 		},
 
-		insertEvent: rb(`INSERT INTO events (` + eventCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
+		insertEvent: rb(`INSERT INTO events (` + eventCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 
 		// One statement, so that concurrent hits on one key are serialised by the
 		// row lock (PostgreSQL) or the database lock (SQLite) and every caller sees

@@ -9,15 +9,19 @@ import (
 	"time"
 )
 
-func scanSession(s scanner) (Session, error) {
+func (db *DB) scanSession(s scanner) (Session, error) {
 	var (
 		ss                                 Session
 		amr                                string
 		created, lastUsed, idle, expiresAt int64
 		revokedAt                          sql.NullInt64
+		ipSealed, uaSealed                 []byte
 	)
 	if err := s.Scan(&ss.ID, &ss.UserID, &ss.Generation, &amr, &ss.UserAgent, &ss.IP,
-		&created, &lastUsed, &idle, &expiresAt, &revokedAt, &ss.RevokeReason); err != nil {
+		&created, &lastUsed, &idle, &expiresAt, &revokedAt, &ss.RevokeReason, &ipSealed, &uaSealed); err != nil {
+		return Session{}, err
+	}
+	if err := db.openSession(&ss, ipSealed, uaSealed); err != nil {
 		return Session{}, err
 	}
 	var err error
@@ -28,6 +32,16 @@ func scanSession(s scanner) (Session, error) {
 	ss.IdleExpiresAt, ss.ExpiresAt = fromMicros(idle), fromMicros(expiresAt)
 	ss.RevokedAt = fromNullMicros(revokedAt)
 	return ss, nil
+}
+
+// openSession fills ss.IP and ss.UserAgent from their sealed columns when set.
+func (db *DB) openSession(ss *Session, ipSealed, uaSealed []byte) error {
+	var err error
+	if ss.IP, err = db.openField(PurposeSessionIP, ss.IP, ipSealed, "sessions", "ip", ss.ID); err != nil {
+		return err
+	}
+	ss.UserAgent, err = db.openField(PurposeSessionUserAgent, ss.UserAgent, uaSealed, "sessions", "user_agent", ss.ID)
+	return err
 }
 
 func insertToken(ctx context.Context, tx *sql.Tx, q string, t *RefreshToken) error {
@@ -56,10 +70,20 @@ func (db *DB) CreateSession(ctx context.Context, s *Session, first *RefreshToken
 	if err != nil {
 		return wrap(op, err)
 	}
+	// Why sealed: an IP address and a user agent are personal data, and the
+	// store is assumed readable by an attacker (a leaked backup).
+	ip, ipSealed, err := db.sealField(PurposeSessionIP, s.IP, "sessions", "ip", s.ID)
+	if err != nil {
+		return wrap(op, err)
+	}
+	ua, uaSealed, err := db.sealField(PurposeSessionUserAgent, s.UserAgent, "sessions", "user_agent", s.ID)
+	if err != nil {
+		return wrap(op, err)
+	}
 	return wrap(op, db.tx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, db.q.createSession, s.ID, s.UserID, s.Generation, amr, s.UserAgent, s.IP,
+		if _, err := tx.ExecContext(ctx, db.q.createSession, s.ID, s.UserID, s.Generation, amr, ua, ip,
 			micros(s.CreatedAt), micros(s.LastUsedAt), micros(s.IdleExpiresAt), micros(s.ExpiresAt),
-			nullMicros(s.RevokedAt), s.RevokeReason); err != nil {
+			nullMicros(s.RevokedAt), s.RevokeReason, nullBytes(ipSealed), nullBytes(uaSealed)); err != nil {
 			return err
 		}
 		return insertToken(ctx, tx, db.q.createToken, first)
@@ -68,7 +92,7 @@ func (db *DB) CreateSession(ctx context.Context, s *Session, first *RefreshToken
 
 // SessionByID returns the session, active or not, or ErrNotFound.
 func (db *DB) SessionByID(ctx context.Context, id string) (*Session, error) {
-	s, err := scanSession(db.sql.QueryRowContext(ctx, db.q.sessionByID, id))
+	s, err := db.scanSession(db.sql.QueryRowContext(ctx, db.q.sessionByID, id))
 	if err != nil {
 		return nil, wrap("session by id", err)
 	}
@@ -85,7 +109,7 @@ func (db *DB) ListSessions(ctx context.Context, userID string, now time.Time) ([
 	defer rows.Close()
 	var out []Session
 	for rows.Next() {
-		s, err := scanSession(rows)
+		s, err := db.scanSession(rows)
 		if err != nil {
 			return nil, wrap(op, err)
 		}
@@ -181,12 +205,16 @@ func (db *DB) RefreshToken(ctx context.Context, hash []byte) (*RefreshToken, *Se
 		amr                                string
 		created, lastUsed, idle, expiresAt int64
 		revokedAt                          sql.NullInt64
+		ipSealed, uaSealed                 []byte
 	)
 	err := db.sql.QueryRowContext(ctx, db.q.tokenAndSession, hash).Scan(
 		&t.Hash, &t.SessionID, &t.Generation, &tCreated, &tRotated, &t.SuccessorSealed,
 		&s.ID, &s.UserID, &s.Generation, &amr, &s.UserAgent, &s.IP, &created, &lastUsed,
-		&idle, &expiresAt, &revokedAt, &s.RevokeReason)
+		&idle, &expiresAt, &revokedAt, &s.RevokeReason, &ipSealed, &uaSealed)
 	if err != nil {
+		return nil, nil, wrap(op, err)
+	}
+	if err := db.openSession(&s, ipSealed, uaSealed); err != nil {
 		return nil, nil, wrap(op, err)
 	}
 	if s.AMR, err = decodeList(amr); err != nil {

@@ -36,6 +36,8 @@ type DB struct {
 	q       queries
 	// writer is the SQLite write slot (capacity 1); nil for PostgreSQL.
 	writer chan struct{}
+	// fields seals personal data in sessions and events; nil stores it as given.
+	fields FieldSealer
 }
 
 // Open connects to the database at url and, unless opts.SkipMigrate, applies
