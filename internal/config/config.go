@@ -35,6 +35,8 @@ type Config struct {
 	Upstreams map[string]Upstream `yaml:"upstreams"`
 	// Routes are matched in order; the first match wins. Unmatched paths get 404.
 	Routes []Route `yaml:"routes"`
+	// Monitor is the event stream, attack detectors, bans and alerts.
+	Monitor Monitor `yaml:"monitor"`
 }
 
 // Server is the public HTTPS listener.

@@ -87,7 +87,8 @@ func Default() Config {
 			Store:     ptr(true),
 			Retention: Duration(90 * day),
 		},
-		Log: Log{Level: "info", Format: "json"},
+		Log:     Log{Level: "info", Format: "json"},
+		Monitor: defaultMonitor(),
 		Limits: Limits{
 			PerIP:        "100/s",
 			OnStoreError: "local",

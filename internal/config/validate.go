@@ -79,6 +79,7 @@ func (c *Config) Validate() []Problem {
 	v.plans(c)
 	v.upstreams(c)
 	v.routes(c)
+	v.monitor(c)
 	return v.ps
 }
 
