@@ -23,6 +23,18 @@ const (
 	KeyRotated         = "key_rotated"
 	RolesChanged       = "roles_changed"
 
+	// Encryption at rest and the transit API. Transit events never carry a
+	// plaintext or a context: only the key, version(s), service and counts.
+	DataKeysRotated      = "data_keys_rotated"
+	KEKRotated           = "kek_rotated"
+	TransitKeyCreated    = "transit_key_created"
+	TransitKeyRotated    = "transit_key_rotated"
+	TransitKeyConfigured = "transit_key_configured"
+	TransitEncrypt       = "transit_encrypt"
+	TransitDecrypt       = "transit_decrypt"
+	TransitRewrap        = "transit_rewrap"
+	ServiceAuthFailed    = "service_auth_failed"
+
 	// Monitoring: gateway decisions worth keeping (aggregated before they
 	// are stored), detector firings, bans and alerts.
 	RequestDenied = "request_denied" // policy deny, invalid token, not found on an object route
