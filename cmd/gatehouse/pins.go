@@ -309,7 +309,7 @@ func cmdPins(ctx context.Context, e env, args []string) error {
 	log := newLogger(cfg, e.stderr)
 	t, err := newTransport(cfg, log, nil)
 	if err != nil {
-		return err
+		return &exitError{code: 1, msg: "pins: " + err.Error()}
 	}
 	defer t.close()
 	if t.acme != nil {
