@@ -11,6 +11,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/audit"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
+	"github.com/gatehouse-dev/gatehouse/internal/envelope"
 	"github.com/gatehouse-dev/gatehouse/internal/identity"
 	"github.com/gatehouse-dev/gatehouse/internal/keys"
 	"github.com/gatehouse-dev/gatehouse/internal/monitor"
@@ -20,6 +21,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/ratelimit/redisstore"
 	"github.com/gatehouse-dev/gatehouse/internal/revoke"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
+	"github.com/gatehouse-dev/gatehouse/internal/tlsutil"
 	"github.com/gatehouse-dev/gatehouse/internal/token"
 	"github.com/redis/go-redis/v9"
 )
@@ -30,13 +32,15 @@ type app struct {
 	cfg      *config.Config
 	log      *slog.Logger
 	db       *store.DB
-	sealer   *keys.Sealer
+	kek      keys.Wrapper
+	sealer   *envelope.Keyring // seals at rest under DEKs wrapped by kek
 	ring     *keys.Ring
 	audit    *audit.Recorder
 	accounts *identity.Service
 	families *token.Families
 	access   *token.Access
 	now      func() time.Time
+	getenv   func(string) string // for services' secret_env
 
 	// The edge: built by openApp for every command, used by serve.
 	redis    redis.UniversalClient // nil unless cache is redis://
@@ -100,21 +104,35 @@ func openApp(ctx context.Context, cfg *config.Config, log *slog.Logger, getenv f
 		// decision; a 1 ms coarse clock is exact enough for rate limits.
 		limiterNow = ratelimit.NewCoarseClock(ctx, time.Millisecond, nil).Now
 	}
-	kek, err := keys.LoadKEK(cfg.KEK, getenv)
+	kek, err := keys.OpenKEK(ctx, cfg.KEK, getenv)
 	if err != nil {
 		return nil, fmt.Errorf("kek: %w", err)
 	}
 	db, err := store.Open(ctx, cfg.Store, store.Options{SkipMigrate: o.skipMigrate, Logger: log})
 	if err != nil {
+		kek.Close()
 		return nil, err
 	}
-	a := &app{cfg: cfg, log: log, db: db, sealer: keys.NewSealer(kek), now: o.now}
 	ok := false
 	defer func() {
 		if !ok {
 			db.Close()
+			kek.Close()
 		}
 	}()
+	// Fails closed: a KEK that does not unwrap every stored data key stops
+	// start-up here, naming the key and both KEK ids.
+	sealer, err := envelope.New(ctx, db, kek, envelope.Options{
+		IndexPurposes: append(envelope.IndexPurposes(), tlsutil.TicketKeyPurpose),
+		Now:           o.now,
+		Logger:        log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("kek: %w", err)
+	}
+	// From here on the store seals sessions' and events' personal data.
+	db = db.WithFieldSealer(sealer)
+	a := &app{cfg: cfg, log: log, db: db, kek: kek, sealer: sealer, now: o.now, getenv: getenv}
 	var sink audit.Sink
 	if *cfg.Audit.Store {
 		sink = db
@@ -193,7 +211,15 @@ func openApp(ctx context.Context, cfg *config.Config, log *slog.Logger, getenv f
 // verified-token cache.
 func (a *app) openEdge(limiterNow func() time.Time) error {
 	cfg := a.cfg
-	a.cache = token.NewCache(a.access, token.CacheOptions{Now: a.now})
+	var externals []*token.External
+	for _, x := range cfg.Tokens.ExternalIssuers {
+		ext, err := token.NewExternal(token.ExternalOptions{Issuer: x.Issuer, JWKSURL: x.JWKSURL, Audience: x.Audience, MinRefresh: x.MinRefresh.D(), Now: a.now})
+		if err != nil {
+			return err
+		}
+		externals = append(externals, ext)
+	}
+	a.cache = token.NewCache(token.NewIssuers(cfg.Issuer, a.access, externals...), token.CacheOptions{Now: a.now})
 	a.metrics = monitor.NewMetrics(a.cache)
 	a.memLimit = ratelimit.NewMemory(ratelimit.MemoryOptions{Now: limiterNow})
 	var primary ratelimit.Store = a.memLimit
@@ -240,7 +266,9 @@ func (a *app) Close() error {
 	if a.redis != nil {
 		a.redis.Close()
 	}
-	return a.db.Close()
+	err := a.db.Close()
+	a.kek.Close()
+	return err
 }
 
 // ready is the readiness check: the store answers and a signing key is loaded.

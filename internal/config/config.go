@@ -153,6 +153,22 @@ type Tokens struct {
 	ReuseLeeway Duration `yaml:"reuse_leeway"`
 	// Scope is the default "scope" claim of tokens. Default "api".
 	Scope string `yaml:"scope"`
+	// ExternalIssuers are other identity providers whose JWT access tokens the
+	// gateway also accepts, verified against their JWKS. Default none.
+	ExternalIssuers []ExternalIssuer `yaml:"external_issuers"`
+}
+
+// ExternalIssuer is another token issuer the gateway trusts.
+type ExternalIssuer struct {
+	// Issuer is the exact "iss" of its tokens. Required.
+	Issuer string `yaml:"issuer"`
+	// JWKSURL is the https URL of its JSON Web Key Set. Required.
+	JWKSURL string `yaml:"jwks_url"`
+	// Audience: a token must carry one of these in "aud". Required.
+	Audience []string `yaml:"audience"`
+	// MinRefresh is the least time between two JWKS fetches (an unknown kid
+	// triggers at most one per interval). Default 30s.
+	MinRefresh Duration `yaml:"min_refresh"`
 }
 
 // Keys is the signing-key schedule.

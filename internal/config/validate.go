@@ -76,6 +76,7 @@ func (c *Config) Validate() []Problem {
 	v.log(c)
 	v.services(c)
 	v.limits(c)
+	v.externalIssuers(c)
 	v.plans(c)
 	v.upstreams(c)
 	v.routes(c)
@@ -623,6 +624,26 @@ func (v *validator) cors(p string, c *CORS) {
 	}
 	if c.MaxAge < 0 || c.MaxAge.D() > 24*time.Hour {
 		v.add(p+".max_age", "must be between 0 and 24h")
+	}
+}
+
+func (v *validator) externalIssuers(c *Config) {
+	for i, x := range c.Tokens.ExternalIssuers {
+		p := pathIndex("tokens.external_issuers", i)
+		if x.Issuer == "" {
+			v.add(p+".issuer", "is required")
+		} else if x.Issuer == c.Issuer {
+			v.add(p+".issuer", "must differ from the top-level issuer")
+		}
+		if u, err := url.Parse(x.JWKSURL); err != nil || u.Scheme != "https" || u.Host == "" || u.User != nil {
+			v.add(p+".jwks_url", "must be an https URL")
+		}
+		if len(x.Audience) == 0 {
+			v.add(p+".audience", "list at least one audience")
+		}
+		if x.MinRefresh < 0 {
+			v.add(p+".min_refresh", "must not be negative")
+		}
 	}
 }
 
