@@ -142,6 +142,7 @@ type measurement struct {
 	openRate  float64
 	openCPU   cpuUse
 	sanityMsg string
+	logNote   string // warnings and errors gatehouse logged, if any
 }
 
 // cpuUse is the CPU time each process used during one measurement.
@@ -360,6 +361,9 @@ func (c *compare) measure(ctx context.Context, run int, s setup, peakA float64) 
 	if err := p.alive(); err != nil {
 		return nil, err
 	}
+	if !s.bare {
+		m.logNote = logProblems(p.logPath)
+	}
 	return m, ctx.Err()
 }
 
@@ -534,6 +538,31 @@ func (c *compare) sanity(ctx context.Context, addr, tok string) (string, error) 
 		return "", fmt.Errorf("sanity: with a token: status %d, RateLimit %q, %v; want 200 and the header", st, h.Get("RateLimit"), err)
 	}
 	return "no token → 401; token → 200, RateLimit: " + h.Get("RateLimit"), nil
+}
+
+// logProblems counts the WARN and ERROR lines in a gatehouse log (JSON lines)
+// and quotes the first, so a run that hid store failures or upstream errors
+// behind a fallback says so.
+func logProblems(path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	n, first := 0, ""
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.Contains(line, `"level":"WARN"`) || strings.Contains(line, `"level":"ERROR"`) {
+			if n++; first == "" {
+				first = line
+			}
+		}
+	}
+	if n == 0 {
+		return ""
+	}
+	if len(first) > 300 {
+		first = first[:300] + "…"
+	}
+	return fmt.Sprintf("%d warning/error log lines, the first: `%s`", n, first)
 }
 
 // cpuModel is the first "model name" of /proc/cpuinfo.
