@@ -123,7 +123,7 @@ func (w *Webhook) Post(ctx context.Context, kind string, v any) error {
 		now = w.Now
 	}
 	return post(ctx, w.client(), w.URL, body, map[string]string{
-		SignatureHeader:  Sign(w.Secret, now(), body),
+		SignatureHeader:   Sign(w.Secret, now(), body),
 		"Gatehouse-Event": kind,
 	})
 }
