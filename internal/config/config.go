@@ -25,7 +25,7 @@ type Config struct {
 	Identity Identity `yaml:"identity"`
 	Audit    Audit    `yaml:"audit"`
 	Log      Log      `yaml:"log"`
-	// Services are machine credentials for backends (token introspection, admin API).
+	// Services are machine credentials for backends (token introspection, admin API, transit API).
 	Services []Service `yaml:"services"`
 	// Limits are the rate limits that apply outside route definitions.
 	Limits Limits `yaml:"limits"`
@@ -289,7 +289,8 @@ type Service struct {
 	// use SecretEnv to read the plaintext secret from an environment variable.
 	SecretHash string `yaml:"secret_hash"`
 	SecretEnv  string `yaml:"secret_env"`
-	// Permissions: "introspect", "admin".
+	// Permissions: "introspect", "admin", "transit" (the transit API only;
+	// "admin" includes it).
 	Permissions []string `yaml:"permissions"`
 }
 

@@ -51,7 +51,7 @@ var (
 	// Only methods an API route can mean. TRACE (cross-site tracing) and CONNECT
 	// (tunnelling) are never proxied.
 	httpMethods  = []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
-	permissions  = []string{"introspect", "admin"}
+	permissions  = []string{"introspect", "admin", "transit"}
 	logLevels    = []string{"debug", "info", "warn", "error"}
 	logFormats   = []string{"json", "text"}
 	tlsVersions  = []string{"1.2", "1.3"}
@@ -582,7 +582,7 @@ func (v *validator) services(c *Config) {
 			}
 		}
 		if len(s.Permissions) == 0 {
-			v.add(p+".permissions", "must list at least one of \"introspect\", \"admin\"")
+			v.add(p+".permissions", "must list at least one of \"introspect\", \"admin\", \"transit\"")
 		}
 		perms := map[string]bool{}
 		for j, perm := range s.Permissions {

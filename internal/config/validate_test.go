@@ -246,7 +246,7 @@ func TestValidate(t *testing.T) {
 		{"service plaintext secret", service(Service{ID: "a", SecretHash: "hunter2", Permissions: []string{"admin"}}), "services[0].secret_hash", "argon2id PHC"},
 		{"service bad env", service(Service{ID: "a", SecretEnv: "1X", Permissions: []string{"admin"}}), "services[0].secret_env", "environment variable name"},
 		{"service no perms", service(Service{ID: "a", SecretEnv: "S"}), "services[0].permissions", "at least one"},
-		{"service bad perm", service(Service{ID: "a", SecretEnv: "S", Permissions: []string{"root"}}), "services[0].permissions[0]", `"introspect" or "admin" (got "root")`},
+		{"service bad perm", service(Service{ID: "a", SecretEnv: "S", Permissions: []string{"root"}}), "services[0].permissions[0]", `"introspect", "admin" or "transit" (got "root")`},
 		{"service dup perm", service(Service{ID: "a", SecretEnv: "S", Permissions: []string{"admin", "admin"}}), "services[0].permissions[1]", "duplicate permission"},
 		{"service dup id", func(c *Config) {
 			s := Service{ID: "a", SecretEnv: "S", Permissions: []string{"admin"}}
