@@ -45,21 +45,25 @@ func (rt *Route) FilterResponse(resp *http.Response) (*Outcome, error) {
 		fs.add(Finding{Kind: KindUnreadable, Field: "body", Reason: "compressed body"})
 		return rt.unreadable(resp, &fs, blocking), nil
 	}
-	b, err := io.ReadAll(io.LimitReader(resp.Body, rt.opts.MaxResponseBytes+1))
-	resp.Body.Close()
+	orig := resp.Body
+	b, err := io.ReadAll(io.LimitReader(orig, rt.opts.MaxResponseBytes+1))
 	if err != nil {
+		orig.Close()
 		resp.Body = http.NoBody
 		return nil, fmt.Errorf("protect: read response: %w", err)
 	}
 	if int64(len(b)) > rt.opts.MaxResponseBytes {
 		fs.add(Finding{Kind: KindUnreadable, Field: "body", Reason: "body over the size limit"})
 		if blocking {
+			orig.Close()
 			resp.Body = http.NoBody
 			return &Outcome{Action: ActionBlocked, Findings: fs.list}, nil
 		}
-		setBody(resp, b, false)
+		// Report mode: hand on what was read and the unread rest, unchanged.
+		resp.Body = readCloser{io.MultiReader(bytes.NewReader(b), orig), orig}
 		return &Outcome{Action: ActionReported, Findings: fs.list}, nil
 	}
+	orig.Close()
 	out := b
 	action := Action("")
 	raise := func(a Action) {
@@ -147,6 +151,11 @@ func (rt *Route) FilterResponse(resp *http.Response) (*Outcome, error) {
 	}
 	setBody(resp, out, !bytes.Equal(out, b))
 	return &Outcome{Action: action, Findings: fs.list, Truncated: fs.truncated}, nil
+}
+
+type readCloser struct {
+	io.Reader
+	io.Closer
 }
 
 func rank(a Action) int {

@@ -82,10 +82,11 @@ type Options struct {
 
 // Route is one route's compiled protection. Safe for concurrent use.
 type Route struct {
-	opts   Options
-	spec   *Spec
-	ops    map[string]*operation // by method
-	limits JSONLimits
+	opts    Options
+	formats []openapi3.SchemaValidationOption
+	spec    *Spec
+	ops     map[string]*operation // by method
+	limits  JSONLimits
 }
 
 type operation struct {
@@ -118,7 +119,7 @@ func New(spec *Spec, opts Options) (*Route, error) {
 	default:
 		return nil, fmt.Errorf("%w: secrets mode %q is not redact, block or report", ErrOptions, opts.Secrets)
 	}
-	rt := &Route{opts: opts, spec: spec, limits: opts.JSON.withDefaults(), ops: map[string]*operation{}}
+	rt := &Route{opts: opts, spec: spec, limits: opts.JSON.withDefaults(), ops: map[string]*operation{}, formats: formatOptions()}
 	if !opts.Validate && opts.Response == ResponseOff {
 		return rt, nil
 	}
@@ -247,7 +248,7 @@ func (rt *Route) CheckRequest(r *http.Request, pathParams map[string]string) *Vi
 		}
 	}
 	if op != nil {
-		if v := op.validate(r, pathParams, body, mt, isJSON); v != nil {
+		if v := op.validate(rt.formats, r, pathParams, body, mt, isJSON); v != nil {
 			return v
 		}
 	}
@@ -274,7 +275,7 @@ func block(status int, fs ...Finding) *Violation {
 }
 
 // validate checks parameters and body against the operation.
-func (o *operation) validate(r *http.Request, pathParams map[string]string, body []byte, mt string, isJSON bool) *Violation {
+func (o *operation) validate(formats []openapi3.SchemaValidationOption, r *http.Request, pathParams map[string]string, body []byte, mt string, isJSON bool) *Violation {
 	docParams := make(map[string]string, len(pathParams))
 	for k, v := range pathParams {
 		if n, ok := o.names[k]; ok {
@@ -286,7 +287,8 @@ func (o *operation) validate(r *http.Request, pathParams map[string]string, body
 		Request:    r,
 		PathParams: docParams,
 		Route:      o.route,
-		Options:    &openapi3filter.Options{SkipSettingDefaults: true, AuthenticationFunc: openapi3filter.NoopAuthenticationFunc},
+		Options: &openapi3filter.Options{SkipSettingDefaults: true, AuthenticationFunc: openapi3filter.NoopAuthenticationFunc,
+			SchemaValidationOptions: formats},
 	}
 	ctx := context.Background()
 	var fs findings
@@ -339,7 +341,7 @@ func (o *operation) validate(r *http.Request, pathParams map[string]string, body
 	if content.Schema == nil || content.Schema.Value == nil {
 		return nil
 	}
-	if err := content.Schema.Value.VisitJSON(value, openapi3.VisitAsRequest(), openapi3.MultiErrors()); err != nil {
+	if err := content.Schema.Value.VisitJSON(value, append([]openapi3.SchemaValidationOption{openapi3.VisitAsRequest(), openapi3.MultiErrors()}, formats...)...); err != nil {
 		collectSchemaErrors(err, &fs)
 		if len(fs.list) == 0 {
 			fs.add(Finding{Kind: KindSchema, Field: "body", Reason: "does not match the schema"})
