@@ -168,7 +168,7 @@ func TestRefreshReuse(t *testing.T) {
 		{0, store.Event{Type: audit.TokenRefreshed, IP: "192.0.2.1", SessionID: "s1"}},
 		{time.Second, store.Event{Type: audit.RefreshTokenReused, IP: "203.0.113.66", SessionID: "s1", UserID: "u1"}},
 		{2 * time.Second, store.Event{Type: audit.RefreshTokenReused, IP: "203.0.113.66", SessionID: "s1", UserID: "u1"}}, // muted
-		{3 * time.Second, store.Event{Type: audit.RefreshTokenReused, SessionID: "s2"}},                                    // no address: the session
+		{3 * time.Second, store.Event{Type: audit.RefreshTokenReused, SessionID: "s2"}},                                   // no address: the session
 	}
 	got, fs := run(d, steps)
 	if fmt.Sprint(got) != "[1 3]" || fs[0].Kind != store.BanIP || fs[0].Value != "203.0.113.66" || fs[1].Kind != store.BanSession || fs[1].Value != "s2" {

@@ -73,7 +73,9 @@ func NewAlertMetrics(reg prometheus.Registerer) (*AlertMetrics, error) {
 func (a *AlertMetrics) Alert() { a.alerts.Inc() }
 
 // Delivery counts one delivery outcome.
-func (a *AlertMetrics) Delivery(sink, outcome string) { a.deliveries.WithLabelValues(sink, outcome).Inc() }
+func (a *AlertMetrics) Delivery(sink, outcome string) {
+	a.deliveries.WithLabelValues(sink, outcome).Inc()
+}
 
 // Drop counts one dropped firing or alert.
 func (a *AlertMetrics) Drop(reason string) { a.dropped.WithLabelValues(reason).Inc() }
