@@ -74,7 +74,10 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	// 3. authorise
-	in := &policy.Input{Method: r.Method, PathParams: params, Query: r.URL.Query(), Header: r.Header, Claims: claims, Now: start}
+	in := &policy.Input{Method: r.Method, PathParams: params, Header: r.Header, Claims: claims, Now: start}
+	if rt.rule.Allow != nil || rt.rule.ResponseAllow != nil {
+		in.Query = r.URL.Query() // parsed only when a rule could read it
+	}
 	if d := rt.rule.Decide(r.Context(), in); !d.Allow {
 		decision = d.Reason
 		if d.Status == http.StatusUnauthorized {
@@ -103,7 +106,9 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	r.Body = http.MaxBytesReader(sw, r.Body, rt.maxBody)
-	r = r.WithContext(withRoute(r.Context(), &routeScope{route: rt, input: in}))
+	if rt.rule.ResponseAllow != nil {
+		r = r.WithContext(withRoute(r.Context(), &routeScope{route: rt, input: in}))
+	}
 	rt.proxy.ServeHTTP(sw, r)
 	if sw.denied != "" {
 		decision = sw.denied

@@ -216,7 +216,7 @@ func routeName(r *http.Request) string {
 	if rs := routeFrom(r.Context()); rs != nil {
 		return rs.route.name
 	}
-	return ""
+	return r.URL.Path
 }
 
 // slogWriter sends ReverseProxy's own log lines to slog.
