@@ -151,7 +151,10 @@ func (a *app) serve(ctx context.Context, e env, onListen func(addr string)) erro
 
 	bg, stopBG := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	wg.Go(func() { tickets.Run(bg, tlsCfg) })
+	// The admin listener gets its own copy: net/http's HTTP/2 set-up writes to
+	// the TLSConfig of each server it starts.
+	adminTLS := tlsCfg.Clone()
+	wg.Go(func() { tickets.Run(bg, tlsCfg, adminTLS) })
 	wg.Go(func() { pins.run(bg) })
 	if plain != nil {
 		wg.Go(func() {
@@ -175,7 +178,7 @@ func (a *app) serve(ctx context.Context, e env, onListen func(addr string)) erro
 
 	var admin *http.Server
 	if !cfg.Admin.Disabled {
-		admin = newHTTPServer(cfg, a.adminHandler(), tlsCfg)
+		admin = newHTTPServer(cfg, a.adminHandler(), adminTLS)
 		aln, err := net.Listen("tcp", cfg.Admin.Listen)
 		if err != nil {
 			stopBG()
@@ -185,7 +188,7 @@ func (a *app) serve(ctx context.Context, e env, onListen func(addr string)) erro
 		a.log.Info("admin listening", "addr", aln.Addr().String())
 		fmt.Fprintf(e.stdout, "admin https://%s\n", aln.Addr())
 		wg.Go(func() {
-			if err := admin.Serve(tls.NewListener(aln, tlsCfg)); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			if err := admin.Serve(tls.NewListener(aln, adminTLS)); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				a.log.Error("admin listener", "error", err.Error())
 			}
 		})
