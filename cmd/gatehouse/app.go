@@ -43,13 +43,14 @@ type app struct {
 	getenv   func(string) string // for services' secret_env
 
 	// The edge: built by openApp for every command, used by serve.
-	redis    redis.UniversalClient // nil unless cache is redis://
-	revoked  *revoke.List
-	cache    *token.Cache
-	limiter  *ratelimit.Limiter
-	memLimit *ratelimit.Memory
-	metrics  *monitor.Metrics
-	policy   *policy.Env
+	redis       redis.UniversalClient // nil unless cache is redis://
+	redisLimits *redisstore.Store
+	revoked     *revoke.List
+	cache       *token.Cache
+	limiter     *ratelimit.Limiter
+	memLimit    *ratelimit.Memory
+	metrics     *monitor.Metrics
+	policy      *policy.Env
 }
 
 type appOptions struct {
@@ -230,13 +231,16 @@ func (a *app) openEdge(limiterNow func() time.Time) error {
 		}
 		// Fail fast: a stalled Redis must hand over to the failure policy in
 		// tens of milliseconds, not hold every request.
-		opt.DialTimeout, opt.ReadTimeout, opt.WriteTimeout = 500*time.Millisecond, 100*time.Millisecond, 100*time.Millisecond
+		opt.DialTimeout, opt.ReadTimeout, opt.WriteTimeout = 500*time.Millisecond, 250*time.Millisecond, 250*time.Millisecond
 		opt.PoolSize = 64
 		a.redis = redis.NewClient(opt)
-		rs, err := redisstore.New(a.redis, redisstore.Options{})
+		// Concurrent decisions share round trips (pipelines), each still one
+		// atomic script on the server.
+		rs, err := redisstore.New(a.redis, redisstore.Options{Pipeline: 4})
 		if err != nil {
 			return err
 		}
+		a.redisLimits = rs
 		primary = rs
 	}
 	var err error
@@ -263,6 +267,9 @@ func (a *app) openEdge(limiterNow func() time.Time) error {
 }
 
 func (a *app) Close() error {
+	if a.redisLimits != nil {
+		a.redisLimits.Close()
+	}
 	if a.redis != nil {
 		a.redis.Close()
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/gatehouse-dev/gatehouse/internal/ratelimit"
+	"github.com/gatehouse-dev/gatehouse/internal/ratelimit/redisstore"
 )
 
 // BenchmarkRedisGCRA measures one decision against the real server at
@@ -55,6 +56,25 @@ func BenchmarkRedisGCRA(b *testing.B) {
 			i := int(next.Add(1) * 131)
 			for pb.Next() {
 				if _, err := s.AllowGCRA(ctx, "k"+strconv.Itoa(i&1023), l, 1); err != nil {
+					b.Error(err)
+					return
+				}
+				i++
+			}
+		})
+	})
+	ps, err := redisstore.New(client, redisstore.Options{Prefix: prefix, Pipeline: 4})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ps.Close()
+	b.Run("ParallelPipelined", func(b *testing.B) {
+		var next atomic.Int64
+		b.SetParallelism(8)
+		b.RunParallel(func(pb *testing.PB) {
+			i := int(next.Add(1) * 131)
+			for pb.Next() {
+				if _, err := ps.AllowGCRA(ctx, "k"+strconv.Itoa(i&1023), l, 1); err != nil {
 					b.Error(err)
 					return
 				}

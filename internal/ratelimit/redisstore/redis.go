@@ -35,6 +35,12 @@ type Options struct {
 	// all keys on one Redis Cluster slot; each script touches a single key, so
 	// the store works on a cluster without one.
 	Prefix string
+	// Pipeline, when positive, is the number of workers that send concurrent
+	// decisions together as pipelines (see batcher). 0 sends each decision on
+	// its own round trip. Call Close to stop the workers.
+	Pipeline int
+	// MaxBatch bounds one pipeline. 0 means 128.
+	MaxBatch int
 }
 
 // Store is a ratelimit.Store over Redis. It is safe for concurrent use.
@@ -43,6 +49,7 @@ type Store struct {
 	prefix string
 	gcra   *redis.Script
 	window *redis.Script
+	batch  *batcher // nil unless Options.Pipeline > 0
 }
 
 var _ ratelimit.Store = (*Store)(nil)
@@ -62,12 +69,27 @@ func New(client redis.UniversalClient, opts Options) (*Store, error) {
 	if prefix == "" {
 		prefix = DefaultPrefix
 	}
-	return &Store{
+	s := &Store{
 		client: client,
 		prefix: prefix,
 		gcra:   redis.NewScript(gcraSource),
 		window: redis.NewScript(windowSource),
-	}, nil
+	}
+	if opts.Pipeline > 0 {
+		maxBatch := opts.MaxBatch
+		if maxBatch <= 0 {
+			maxBatch = 128
+		}
+		s.batch = newBatcher(client, opts.Pipeline, maxBatch)
+	}
+	return s, nil
+}
+
+// Close stops the pipeline workers (if any). It does not close the client.
+func (s *Store) Close() {
+	if s.batch != nil {
+		s.batch.close()
+	}
 }
 
 // Load caches both scripts on the server so that the first decisions need no
@@ -123,7 +145,13 @@ func (s *Store) key(kind, key string) string {
 }
 
 func (s *Store) run(ctx context.Context, script *redis.Script, key string, a, b, n int64) (ratelimit.Decision, error) {
-	res, err := script.Run(ctx, s.client, []string{key}, a, b, n).Int64Slice()
+	var res []int64
+	var err error
+	if s.batch != nil {
+		res, err = s.batch.do(ctx, script, key, a, b, n)
+	} else {
+		res, err = script.Run(ctx, s.client, []string{key}, a, b, n).Int64Slice()
+	}
 	if err != nil {
 		return ratelimit.Decision{}, err
 	}
