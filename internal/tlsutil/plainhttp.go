@@ -4,7 +4,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"slices"
 	"strings"
 
 	"github.com/gatehouse-dev/gatehouse/internal/problem"
@@ -15,8 +14,8 @@ import (
 type PlainHTTPOptions struct {
 	// HTTPSPort is the port browsers are sent to. "" and "443" leave it out of the URL.
 	HTTPSPort string
-	// Hosts, if not empty, are the only host names redirected to; a request for any
-	// other Host gets 400. Why: a redirect built from an arbitrary Host header is an
+	// Hosts, if not empty, are the only host names redirected to ("*.example.com"
+	// allows the names under example.com); a request for any other Host gets 400. Why: a redirect built from an arbitrary Host header is an
 	// open redirect that an intermediate cache may store for other users.
 	Hosts []string
 	// Challenge, optional, answers ACME HTTP-01 challenge requests and reports
@@ -59,7 +58,7 @@ func PlainHTTPHandler(opts PlainHTTPOptions) http.Handler {
 			host = h
 		}
 		host = strings.ToLower(strings.TrimSuffix(host, "."))
-		if !hostLike(host) || strings.HasPrefix(host, "*.") || (len(hosts) > 0 && !slices.Contains(hosts, host)) {
+		if !hostLike(host) || strings.HasPrefix(host, "*.") || (len(hosts) > 0 && !hostAllowed(hosts, host)) {
 			problem.Write(w, problem.New(http.StatusBadRequest, "unknown-host", "Unknown host",
 				"this server does not serve the requested host"), "")
 			return
@@ -76,6 +75,17 @@ func PlainHTTPHandler(opts PlainHTTPOptions) http.Handler {
 		}
 		http.Redirect(w, r, u.String(), http.StatusMovedPermanently)
 	})
+}
+
+// hostAllowed reports whether host is one of hosts, where "*.example.com" allows
+// any name under example.com (not example.com itself).
+func hostAllowed(hosts []string, host string) bool {
+	for _, h := range hosts {
+		if h == host || (strings.HasPrefix(h, "*.") && strings.HasSuffix(host, h[1:]) && len(host) > len(h)-1) {
+			return true
+		}
+	}
+	return false
 }
 
 // browserNavigation reports a GET or HEAD whose Accept names text/html: what a

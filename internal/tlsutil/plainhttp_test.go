@@ -44,6 +44,12 @@ func TestPlainHTTPHandler(t *testing.T) {
 
 		{name: "host not allowed", method: "GET", target: "/", host: "evil.example", accept: html,
 			opts: PlainHTTPOptions{Hosts: []string{"api.example.com"}}, wantStatus: 400},
+		{name: "wildcard allows subdomain", method: "GET", target: "/", host: "eu.example.com", accept: html,
+			opts: PlainHTTPOptions{Hosts: []string{"api.example.com", "*.example.com"}}, wantStatus: 301, wantLocation: "https://eu.example.com/"},
+		{name: "wildcard does not allow the bare domain", method: "GET", target: "/", host: "example.com", accept: html,
+			opts: PlainHTTPOptions{Hosts: []string{"*.example.com"}}, wantStatus: 400},
+		{name: "wildcard does not allow a suffix match", method: "GET", target: "/", host: "evilexample.com", accept: html,
+			opts: PlainHTTPOptions{Hosts: []string{"*.example.com"}}, wantStatus: 400},
 		{name: "host with slash", method: "GET", target: "/", host: "evil.example/x", accept: html, wantStatus: 400},
 		{name: "host with at", method: "GET", target: "/", host: "user@evil.example", accept: html, wantStatus: 400},
 		{name: "empty host", method: "GET", target: "/", host: "", accept: html, wantStatus: 400},
