@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -385,4 +386,37 @@ func storeErrors(t *testing.T, c *gwCluster, admin, policy string) float64 {
 		return v
 	}
 	return 0
+}
+
+// TestAdminListenerMetrics: with the admin listener on (the default outside
+// tests), the gateway's decisions appear on its /metrics.
+func TestAdminListenerMetrics(t *testing.T) {
+	c := newGWCluster(t, "memory")
+	s := c.replica(t, "solo", clusterRoutes, "", true)
+	wantStatus(t, do(t, s.c, "GET", s.issuer+"/v1/echo", "", ""), http.StatusUnauthorized)
+	wantStatus(t, do(t, s.c, "GET", s.issuer+"/v1/nowhere", "", ""), http.StatusNotFound)
+	resp, err := c.client(t).Get("https://" + s.admin + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	for _, want := range []string{
+		`gatehouse_requests_total{code="401",decision="no_token",route="echo"} 1`,
+		`gatehouse_requests_total{code="404",decision="no_route",route="-"} 1`,
+	} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("/metrics lacks %s:\n%s", want, grepLines(string(b), "gatehouse_requests_total"))
+		}
+	}
+}
+
+func grepLines(s, sub string) string {
+	var out []string
+	for l := range strings.Lines(s) {
+		if strings.Contains(l, sub) {
+			out = append(out, strings.TrimSpace(l))
+		}
+	}
+	return strings.Join(out, "\n")
 }
