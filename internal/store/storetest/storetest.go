@@ -65,6 +65,11 @@ func Run(t *testing.T, open func(t *testing.T) *store.DB) {
 		{"RevokedSince", testRevokedSince},
 		{"Bans", testBans},
 		{"QueryEvents", testQueryEvents},
+		{"DataKeys", testDataKeys},
+		{"FieldSealing", testFieldSealing},
+		{"UserSecrets", testUserSecrets},
+		{"TransitKeys", testTransitKeys},
+		{"Reseal", testReseal},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
