@@ -75,9 +75,8 @@ func Handler(sv *Service, opts HandlerOptions) http.Handler {
 	mux.HandleFunc("POST "+base+"encrypt/{name}", h.crypt(opEncrypt))
 	mux.HandleFunc("POST "+base+"decrypt/{name}", h.crypt(opDecrypt))
 	mux.HandleFunc("POST "+base+"rewrap/{name}", h.crypt(opRewrap))
-	mux.HandleFunc(base, func(w http.ResponseWriter, r *http.Request) {
-		h.fail(w, r, problem.New(http.StatusNotFound, "not-found", "Not found", "no such transit endpoint"))
-	})
+	// No catch-all: the mux's own 405 (with Allow) for a wrong method would be
+	// shadowed by it.
 	return mux
 }
 
