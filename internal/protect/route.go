@@ -2,7 +2,6 @@ package protect
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -290,7 +289,7 @@ func (o *operation) validate(formats []openapi3.SchemaValidationOption, r *http.
 		Options: &openapi3filter.Options{SkipSettingDefaults: true, AuthenticationFunc: openapi3filter.NoopAuthenticationFunc,
 			SchemaValidationOptions: formats},
 	}
-	ctx := context.Background()
+	ctx := r.Context()
 	var fs findings
 	for _, p := range o.params {
 		if p.Value == nil {
