@@ -2,14 +2,19 @@ package main
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/adminapi"
+	"github.com/gatehouse-dev/gatehouse/internal/alert"
 	"github.com/gatehouse-dev/gatehouse/internal/audit"
+	"github.com/gatehouse-dev/gatehouse/internal/ban"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/envelope"
 	"github.com/gatehouse-dev/gatehouse/internal/identity"
@@ -51,6 +56,13 @@ type app struct {
 	memLimit    *ratelimit.Memory
 	metrics     *monitor.Metrics
 	policy      *policy.Env
+
+	// Monitoring (monitor.go): bans for every command, the rest built by serve.
+	bans          *ban.List
+	mon           atomic.Pointer[monitor.Monitor]
+	alerts        *alert.Dispatcher
+	adminSessions *adminapi.Sessions
+	certLeaf      func() *x509.Certificate // the served certificate, set by serve
 }
 
 type appOptions struct {
@@ -142,7 +154,7 @@ func openApp(ctx context.Context, cfg *config.Config, log *slog.Logger, getenv f
 	if *cfg.Audit.Log {
 		auditLog = log
 	}
-	a.audit = audit.New(audit.Options{Logger: auditLog, Sink: sink, Now: o.now})
+	a.audit = audit.New(audit.Options{Logger: auditLog, Sink: sink, Now: o.now, Publish: a.publishEvent})
 
 	maxLife := cfg.Tokens.AccessTTL.D()
 	a.ring, err = keys.NewRing(ctx, db, a.sealer, keys.RingOptions{
@@ -233,6 +245,9 @@ func (a *app) openEdge(limiterNow func() time.Time) error {
 		// tens of milliseconds, not hold every request.
 		opt.DialTimeout, opt.ReadTimeout, opt.WriteTimeout = 500*time.Millisecond, 250*time.Millisecond, 250*time.Millisecond
 		opt.PoolSize = 64
+		// No retries: the failure policy, not a retry loop, answers a Redis
+		// outage (go-redis's defaults wait ~1.7 s per command before failing).
+		opt.MaxRetries, opt.DialerRetries = -1, 1
 		a.redis = redis.NewClient(opt)
 		// Concurrent decisions share round trips (pipelines), each still one
 		// atomic script on the server.
@@ -254,6 +269,7 @@ func (a *app) openEdge(limiterNow func() time.Time) error {
 	if err != nil {
 		return err
 	}
+	a.bans = ban.New(ban.Options{Store: a.db, Redis: a.redis, Now: a.now, Logger: a.log})
 	a.revoked = revoke.New(revoke.Options{
 		// Listed as long as any access token of the session could be valid.
 		TTL:    cfg.Tokens.AccessTTL.D() + 2*time.Minute,

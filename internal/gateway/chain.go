@@ -89,7 +89,12 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	// 4. limit
+	// 4. limit (an oversized body is refused first: it must not use up quota)
+	if r.ContentLength > rt.maxBody {
+		decision = "too_large"
+		g.deny(sw, sc, problem.New(http.StatusRequestEntityTooLarge, "too-large", "Request body too large", ""))
+		return
+	}
 	if p := g.routeLimits(r, sw.Header(), rt, claims, sc.ClientIP); p != nil {
 		decision = "rate_limited"
 		g.deny(sw, sc, p)
@@ -99,11 +104,6 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// 5. proxy
 	if origin := r.Header.Get("Origin"); rt.cors.allowed(origin) {
 		rt.cors.setHeaders(sw.Header(), origin)
-	}
-	if r.ContentLength > rt.maxBody {
-		decision = "too_large"
-		g.deny(sw, sc, problem.New(http.StatusRequestEntityTooLarge, "too-large", "Request body too large", ""))
-		return
 	}
 	r.Body = http.MaxBytesReader(sw, r.Body, rt.maxBody)
 	if rt.rule.ResponseAllow != nil {

@@ -62,7 +62,7 @@ func rewrite(pr *httputil.ProxyRequest, rt *route, up *upstream) {
 	// same for every X-Forwarded-* (ReverseProxy removes only -For, -Host and
 	// -Proto; -Prefix and -Port steer URL building in many frameworks).
 	for k := range out {
-		if hasHeaderPrefix(k, "gatehouse-") || hasHeaderPrefix(k, "x-forwarded-") {
+		if hasHeaderPrefix(k, "gatehouse-") || hasHeaderPrefix(k, "x-forwarded-") || spoofable[strings.ToLower(strings.ReplaceAll(k, "_", "-"))] {
 			delete(out, k)
 		}
 	}
@@ -114,6 +114,10 @@ func hasHeaderPrefix(k, prefix string) bool {
 	}
 	return true
 }
+
+// spoofable are client-IP headers other proxies set and frameworks believe;
+// from a client they are lies, and the rebuilt X-Forwarded-For says the truth.
+var spoofable = map[string]bool{"x-real-ip": true, "true-client-ip": true, "x-client-ip": true, "cf-connecting-ip": true, "x-cluster-client-ip": true, "forwarded-for": true}
 
 // forwarded builds an RFC 7239 Forwarded value.
 func forwarded(ip, host string) string {

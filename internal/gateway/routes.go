@@ -99,6 +99,9 @@ func (t *table) lookup(method, path string) (*route, map[string]string, []string
 			if !slices.Contains(allow, m) {
 				allow = append(allow, m)
 			}
+			if m == http.MethodGet && !slices.Contains(allow, http.MethodHead) {
+				allow = append(allow, http.MethodHead)
+			}
 		}
 	}
 	return nil, nil, allow

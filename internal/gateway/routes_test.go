@@ -136,10 +136,10 @@ func TestTableLookup(t *testing.T) {
 		// HEAD is not served by a POST-only route.
 		{"HEAD", "/v1/post", "", nil, []string{"POST"}},
 		// Methods are exact (upper case, as the server delivers them).
-		{"get", "/v1/notes", "", nil, []string{"GET", "POST"}},
-		{"PATCH", "/v1/notes/7", "", nil, []string{"GET", "DELETE", "PUT"}},
+		{"get", "/v1/notes", "", nil, []string{"GET", "HEAD", "POST"}},
+		{"PATCH", "/v1/notes/7", "", nil, []string{"GET", "HEAD", "DELETE", "PUT"}},
 		// Allow names each method once, however many routes list it.
-		{"POST", "/v1/notes/search", "", nil, []string{"GET", "DELETE", "PUT"}},
+		{"POST", "/v1/notes/search", "", nil, []string{"GET", "HEAD", "DELETE", "PUT"}},
 		{"OPTIONS", "/v1/any", "any", nil, nil},
 		{"BREW", "/v1/any", "any", nil, nil},
 		{"GET", "/v1/nothing", "", nil, nil},
