@@ -25,6 +25,9 @@ func SealPurposes() []string {
 		PurposeSessionUserAgent, PurposeEventIP, PurposeTransitKey, PurposeTOTP, PurposeOIDCToken}
 }
 
+// PurposeThrottleKey is the blind index throttle counters are stored under.
+const PurposeThrottleKey = store.PurposeThrottleKey
+
 // IndexPurposes are the blind-index purposes a Keyring keeps unless Options adds
-// more: email lookup and event filtering by IP.
-func IndexPurposes() []string { return []string{PurposeEmail, PurposeEventIP} }
+// more: email lookup, event filtering by IP, throttle counter keys.
+func IndexPurposes() []string { return []string{PurposeEmail, PurposeEventIP, PurposeThrottleKey} }

@@ -7,7 +7,8 @@ import (
 
 // FieldSealer seals the personal data the store keeps on the callers' behalf
 // (a session's IP address and user agent, an event's IP address) and computes
-// the keyed blind index that lets events be filtered by IP. The envelope keyring
+// the keyed blind indexes that let events be filtered by IP and that throttle
+// counters are keyed by. The envelope keyring
 // is one. The store calls it; it holds no key and does no cryptography itself.
 type FieldSealer interface {
 	Seal(purpose string, plaintext []byte, aad ...string) ([]byte, error)
@@ -22,6 +23,9 @@ const (
 	PurposeSessionUserAgent = "session_user_agent"
 	// PurposeEventIP seals an event's IP and names its blind index.
 	PurposeEventIP = "event_ip"
+	// PurposeThrottleKey names the blind index that throttle counters are
+	// stored under (their keys carry IPs and account indexes).
+	PurposeThrottleKey = "throttle_key"
 )
 
 // errNoSealer is returned when a row holds a sealed value but the DB has no

@@ -11,7 +11,7 @@ import (
 // without a counter is not an error.
 func (db *DB) Forgive(ctx context.Context, key string, now time.Time) error {
 	return wrap("forgive", db.retry(ctx, func() error {
-		_, err := db.sql.ExecContext(ctx, db.q.forgive, key, micros(now))
+		_, err := db.sql.ExecContext(ctx, db.q.forgive, db.throttleKey(key), micros(now))
 		return err
 	}))
 }

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"time"
@@ -21,6 +22,7 @@ func (db *DB) Hit(ctx context.Context, key string, window time.Duration, now tim
 	}
 	var count, resetAt int64
 	nowUS := micros(now)
+	key = db.throttleKey(key)
 	err := db.retry(ctx, func() error {
 		return db.sql.QueryRowContext(ctx, db.q.hit, key, micros(now.Add(window)), nowUS, nowUS).Scan(&count, &resetAt)
 	})
@@ -34,7 +36,7 @@ func (db *DB) Hit(ctx context.Context, key string, window time.Duration, now tim
 // time if there is no counter or its window has ended at or before now.
 func (db *DB) Peek(ctx context.Context, key string, now time.Time) (int64, time.Time, error) {
 	var count, resetAt int64
-	err := db.sql.QueryRowContext(ctx, db.q.peek, key).Scan(&count, &resetAt)
+	err := db.sql.QueryRowContext(ctx, db.q.peek, db.throttleKey(key)).Scan(&count, &resetAt)
 	if errors.Is(err, sql.ErrNoRows) || err == nil && resetAt <= micros(now) {
 		return 0, time.Time{}, nil
 	}
@@ -48,7 +50,18 @@ func (db *DB) Peek(ctx context.Context, key string, now time.Time) (int64, time.
 // administrator). Resetting a key without a counter is not an error.
 func (db *DB) ResetThrottle(ctx context.Context, key string) error {
 	return wrap("reset throttle", db.retry(ctx, func() error {
-		_, err := db.sql.ExecContext(ctx, db.q.resetThrottle, key)
+		_, err := db.sql.ExecContext(ctx, db.q.resetThrottle, db.throttleKey(key))
 		return err
 	}))
+}
+
+// throttleKey is the key a counter is stored under. With a FieldSealer it is a
+// keyed blind index of the caller's key: callers key counters by client IP and
+// by account, and neither belongs in the store in plaintext. The index is
+// deterministic, so counting is unchanged.
+func (db *DB) throttleKey(key string) string {
+	if db.fields == nil {
+		return key
+	}
+	return "bi:" + hex.EncodeToString(db.fields.Index(PurposeThrottleKey, []byte(key)))
 }

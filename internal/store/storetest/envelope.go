@@ -170,6 +170,24 @@ func testFieldSealing(t *testing.T, plain *store.DB) {
 	if _, _, err := db.ScanSealed(ctx, "users.nope", "", 0); err == nil {
 		t.Fatal("unknown field scanned")
 	}
+
+	// Throttle counters are kept under a blind index of their key (keys carry
+	// IPs): counting is unchanged, and the plaintext key is not in the table.
+	key := "login:ip:198.51.100.1"
+	for want := int64(1); want <= 2; want++ {
+		n, _, err := db.Hit(ctx, key, time.Minute, t0)
+		mustNil(t, err, "hit")
+		equal(t, n, want, "hit count")
+	}
+	mustNil(t, db.Forgive(ctx, key, t0), "forgive")
+	n, _, err := db.Peek(ctx, key, t0)
+	mustNil(t, err, "peek")
+	equal(t, n, int64(1), "after forgive")
+	n, _, _ = plain.Peek(ctx, key, t0)
+	equal(t, n, int64(0), "no counter under the plaintext key")
+	mustNil(t, db.ResetThrottle(ctx, key), "reset")
+	n, _, _ = db.Peek(ctx, key, t0)
+	equal(t, n, int64(0), "after reset")
 }
 
 func testUserSecrets(t *testing.T, db *store.DB) {
