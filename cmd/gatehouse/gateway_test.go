@@ -439,7 +439,7 @@ func TestGatewayContract(t *testing.T) {
 			t.Errorf("unknown path: %s", typ)
 		}
 		r := gwSend(t, h2, "DELETE", base+"/v1/notes", alice, nil)
-		if typ := wantProblem(t, r, 405); typ != "method-not-allowed" || r.header.Get("Allow") != "GET, POST" {
+		if typ := wantProblem(t, r, 405); typ != "method-not-allowed" || r.header.Get("Allow") != "GET, HEAD, POST" {
 			t.Errorf("wrong method: %s, Allow %q", typ, r.header.Get("Allow"))
 		}
 		for _, p := range []string{"/v1/notes/1%2F2", "/v1/users/" + aliceID + "%2f..%2fadmin", "/v1%2Fadmin%2Fstats"} {
