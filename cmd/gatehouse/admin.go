@@ -22,6 +22,7 @@ func (a *app) adminHandler() http.Handler {
 		_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))
 	})
 	mux.Handle("/admin/v1/transit/", withRequestID(a.transitHandler()))
+	a.mountMonitor(mux)
 	return mux
 }
 

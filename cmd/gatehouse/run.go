@@ -49,6 +49,7 @@ func commands() []command {
 		{"migrate", "apply database schema migrations", cmdMigrate},
 		{"keys", "signing keys: keys list|rotate --config FILE", cmdKeys},
 		{"users", "accounts: users create|list|lock|unlock|grant|revoke-sessions --config FILE", cmdUsers},
+		{"bans", "temporary bans: bans list|create|delete --config FILE", cmdBans},
 		{"pins", "print the TLS pin set for apps: pins --config FILE [--format json|android|ios|okhttp]", cmdPins},
 		{"scan", "attack an API the way an attacker would and report: scan URL [flags]", cmdScan},
 		{"version", "print version information", cmdVersion},

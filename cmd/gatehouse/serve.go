@@ -71,6 +71,10 @@ func (a *app) serve(ctx context.Context, e env, onListen func(addr string)) erro
 	if err := registerTLSMetrics(a, tr, pins); err != nil {
 		return err
 	}
+	a.certLeaf = tr.source.Leaf
+	if err := a.openMonitor(e.getenv); err != nil {
+		return err
+	}
 	proxies, err := reqctx.ParseProxies(cfg.Server.TrustedProxies)
 	if err != nil {
 		return err
@@ -87,6 +91,8 @@ func (a *app) serve(ctx context.Context, e env, onListen func(addr string)) erro
 		Limiter:      a.limiter,
 		Policy:       a.policy,
 		Observer:     a.metrics,
+		Bans:         a.bans,
+		Decisions:    a.decisions(),
 		Logger:       a.log,
 		Now:          a.now,
 		UpstreamTLS:  upstreamTLS,
@@ -174,6 +180,7 @@ func (a *app) serve(ctx context.Context, e env, onListen func(addr string)) erro
 	wg.Go(func() { a.ring.Run(bg) })
 	wg.Go(func() { a.purgeLoop(bg) })
 	wg.Go(func() { a.revoked.Run(bg) })
+	wg.Go(func() { a.runMonitor(bg) })
 	wg.Go(func() { a.memLimit.Run(bg) })
 
 	var admin *http.Server

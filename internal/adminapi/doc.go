@@ -5,7 +5,8 @@
 //
 // Callers authenticate with a dashboard session cookie (state-changing requests
 // also need the session's CSRF token in X-CSRF-Token) or with HTTP Basic
-// credentials of a configured service that holds the "admin" permission.
+// credentials of a configured service that holds the "admin" permission
+// (checked by package service).
 // Everything else gets 401.
 //
 // It must never return a secret (password hashes, sealed values, refresh

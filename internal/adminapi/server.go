@@ -2,7 +2,6 @@ package adminapi
 
 import (
 	"context"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"io"
@@ -18,6 +17,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/monitor"
 	"github.com/gatehouse-dev/gatehouse/internal/problem"
 	"github.com/gatehouse-dev/gatehouse/internal/reqctx"
+	"github.com/gatehouse-dev/gatehouse/internal/service"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
 
@@ -44,18 +44,9 @@ type Users interface {
 	RevokeSessions(ctx context.Context, userID, reason, by string) (int, error)
 }
 
-// Service is one machine credential allowed to use the admin API. Exactly one
-// of Hash (an argon2id PHC string) and Secret (the plaintext, from secret_env)
-// is set.
-type Service struct {
-	ID     string
-	Hash   string
-	Secret []byte
-}
-
-// LogValue hides the secret.
-func (s Service) LogValue() slog.Value {
-	return slog.GroupValue(slog.String("id", s.ID), slog.String("secret", "[redacted]"))
+// ServiceAuth checks HTTP Basic service credentials (service.Authenticator).
+type ServiceAuth interface {
+	Authenticate(ctx context.Context, id, secret string) (*service.Principal, error)
 }
 
 // Deps are the admin API's dependencies. Sessions and Bans are required.
@@ -70,12 +61,11 @@ type Deps struct {
 	Status func(ctx context.Context) any
 	// Record writes audit events (manual bans and unbans). nil: not recorded.
 	Record func(ctx context.Context, e store.Event)
-	// Services may authenticate with HTTP Basic; VerifyHash checks a secret
-	// against an argon2id PHC string (required when a Service has a Hash).
-	Services   []Service
-	VerifyHash func(ctx context.Context, secret, phc string) (bool, error)
-	Logger     *slog.Logger
-	Now        func() time.Time
+	// Services authenticates HTTP Basic callers; only services holding the
+	// "admin" permission are admitted. nil: sessions only.
+	Services ServiceAuth
+	Logger   *slog.Logger
+	Now      func() time.Time
 }
 
 type server struct {
@@ -156,29 +146,14 @@ func (s *server) authenticate(r *http.Request) (principal, bool) {
 		return principal{name: "admin:" + sess.UserID, session: sess}, true
 	}
 	id, secret, ok := r.BasicAuth()
-	if !ok || id == "" || secret == "" || len(secret) > 1024 {
+	if !ok || s.d.Services == nil {
 		return principal{}, false
 	}
-	for _, svc := range s.d.Services {
-		if svc.ID != id {
-			continue
-		}
-		if svc.Hash != "" {
-			if s.d.VerifyHash == nil {
-				return principal{}, false
-			}
-			good, err := s.d.VerifyHash(r.Context(), secret, svc.Hash)
-			if err != nil || !good {
-				return principal{}, false
-			}
-			return principal{name: "service:" + id}, true
-		}
-		if len(svc.Secret) > 0 && subtle.ConstantTimeCompare([]byte(secret), svc.Secret) == 1 {
-			return principal{name: "service:" + id}, true
-		}
+	p, err := s.d.Services.Authenticate(r.Context(), id, secret)
+	if err != nil || p == nil || !p.Has(service.PermAdmin) {
 		return principal{}, false
 	}
-	return principal{}, false
+	return principal{name: "service:" + p.ID}, true
 }
 
 func (s *server) fail(w http.ResponseWriter, r *http.Request, p *problem.Details) {

@@ -14,7 +14,10 @@ type Monitor struct {
 	// an operator are still enforced. Default false.
 	Disabled bool `yaml:"disabled"`
 	// AllowCIDRs are networks detectors never ban (office, monitoring, load
-	// balancer health checks). They are still reported and alerted. Default none.
+	// balancer health checks). They are still reported and alerted. Default
+	// loopback (127.0.0.0/8, ::1): a loopback client is a local proxy or health
+	// check, and banning it would ban everyone behind it. Setting the key
+	// replaces the default.
 	AllowCIDRs []string `yaml:"allow_cidrs"`
 	// QueueSize bounds each sink's queue on the event bus; when one is full,
 	// events for that sink are dropped and counted, never waited for. Default 4096.
@@ -130,6 +133,7 @@ func defaultMonitor() Monitor {
 		return Detector{Threshold: th, Window: Duration(w), BanFor: Duration(ban)}
 	}
 	return Monitor{
+		AllowCIDRs:       []string{"127.0.0.0/8", "::1/128"},
 		QueueSize:        4096,
 		DecisionInterval: Duration(time.Minute),
 		Detectors: Detectors{
@@ -138,7 +142,7 @@ func defaultMonitor() Monitor {
 			StuffingIP:        d(10, 10*time.Minute, time.Hour),
 			StuffingAccount:   d(10, 10*time.Minute, 0),
 			Enumeration:       d(30, 5*time.Minute, 15*time.Minute),
-			RefreshReuse:      d(1, time.Hour, 15*time.Minute),
+			RefreshReuse:      d(1, time.Hour, 0),
 			TokenForgery:      d(10, 5*time.Minute, time.Hour),
 			ErrorSpike:        ErrorSpike{Window: Duration(time.Minute), MinErrors: 50, Factor: 4, Baseline: Duration(30 * time.Minute)},
 		},

@@ -12,7 +12,7 @@ func TestMonitorDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := c.Monitor
-	if m.Disabled || m.QueueSize != 4096 || m.Detectors.BruteForceIP.Threshold != 20 || m.Detectors.BruteForceIP.BanFor.D() != 15*time.Minute ||
+	if m.Disabled || len(m.AllowCIDRs) != 2 || m.QueueSize != 4096 || m.Detectors.BruteForceIP.Threshold != 20 || m.Detectors.BruteForceIP.BanFor.D() != 15*time.Minute ||
 		m.Detectors.BruteForceAccount.BanFor != 0 || m.Alerts.GroupWait.D() != 30*time.Second || m.Alerts.Email.TLS != "starttls" {
 		t.Fatalf("defaults: %+v", m)
 	}
