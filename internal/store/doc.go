@@ -10,8 +10,13 @@
 // callers never branch on a driver. Times are stored as UTC unix microseconds in
 // both dialects; see docs/decisions/0001-one-sql-store.md.
 //
+// Personal data it keeps on the callers' behalf — sessions' IP and user agent,
+// events' IP, throttle counter keys — is sealed (or blind-indexed) through an
+// injected FieldSealer (WithFieldSealer) before it is written; the package holds
+// no key and implements no cryptography itself.
+//
 // What it must never do: see a secret in plaintext (callers pass password hashes,
-// refresh-token hashes and sealed bytes; this package has no crypto), log a value
+// refresh-token hashes and sealed bytes), log a value
 // it stores, let driver error text carrying data values escape, or decide policy
 // (expiry, leeway, lockout thresholds). Those belong to the callers; the store only
 // makes the state changes they ask for atomic.
