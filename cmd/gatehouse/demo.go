@@ -42,6 +42,10 @@ plans:
   premium: 1000/h
 log:
   format: text
+{{- if not .Protected}}
+limits:
+  per_ip: ""          # unprotected: no edge rate limit either (the scanner's "before")
+{{- end}}
 upstreams:
   notes:
     url: http://{{.Upstream}}

@@ -122,7 +122,7 @@ func (a *app) serve(ctx context.Context, e env, onListen func(addr string)) erro
 		JWKSCacheTTL:         cfg.Keys.JWKSCacheTTL.D(),
 		RequireVerifiedEmail: cfg.Identity.RequireVerifiedEmail,
 	})
-	srv := newHTTPServer(cfg, handler, tlsCfg)
+	srv := newHTTPServer(cfg, handler, tlsCfg, a.log)
 	ln, err := net.Listen("tcp", cfg.Server.Listen)
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", cfg.Server.Listen, err)
@@ -185,7 +185,7 @@ func (a *app) serve(ctx context.Context, e env, onListen func(addr string)) erro
 
 	var admin *http.Server
 	if !cfg.Admin.Disabled {
-		admin = newHTTPServer(cfg, a.adminHandler(), adminTLS)
+		admin = newHTTPServer(cfg, a.adminHandler(), adminTLS, a.log)
 		aln, err := net.Listen("tcp", cfg.Admin.Listen)
 		if err != nil {
 			stopBG()
@@ -232,8 +232,11 @@ func (a *app) serve(ctx context.Context, e env, onListen func(addr string)) erro
 	return err
 }
 
-func newHTTPServer(cfg *config.Config, h http.Handler, tlsCfg *tls.Config) *http.Server {
+func newHTTPServer(cfg *config.Config, h http.Handler, tlsCfg *tls.Config, log *slog.Logger) *http.Server {
 	return &http.Server{
+		// Handshake failures (scanners, old clients) are routine on a public
+		// listener: debug level, not stderr noise.
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 		Handler:           h,
 		TLSConfig:         tlsCfg,
 		ReadHeaderTimeout: cfg.Server.ReadHeaderTimeout.D(),
