@@ -39,9 +39,9 @@ var atRestGetenv = func(k string) string {
 // atRestEnv is a test environment with the admin listener on and two services:
 // notes-backend (transit) and introspector (introspect only). storeURL, when
 // set, replaces the SQLite store.
-func atRestEnv(t testing.TB, storeURL string) (*testEnv, string) {
+func atRestEnv(t testing.TB, storeURL string, extra ...string) (*testEnv, string) {
 	t.Helper()
-	e := newTestEnv(t, "services:\n"+
+	e := newTestEnv(t, strings.Join(extra, "")+"services:\n"+
 		"  - {id: notes-backend, secret_env: "+atRestTransitSecret+", permissions: [transit]}\n"+
 		"  - {id: introspector, secret_env: "+atRestIntroSecret+", permissions: [introspect]}\n")
 	admin := freePort(t)

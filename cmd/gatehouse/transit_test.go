@@ -113,9 +113,15 @@ func TestTransitAdminAPI(t *testing.T) {
 
 // BenchmarkTransitEncryptHTTPS measures transit encrypt requests per second
 // through the real server: HTTPS on the admin listener, service credentials
-// (secret_env), audit to the SQLite store.
+// (secret_env), every call audited — to the SQLite store and the log (the
+// default), or to the log only, which shows what the per-call audit row costs.
 func BenchmarkTransitEncryptHTTPS(b *testing.B) {
-	e, admin := atRestEnv(b, "")
+	b.Run("audit=store", func(b *testing.B) { benchTransit(b, "") })
+	b.Run("audit=log", func(b *testing.B) { benchTransit(b, "audit:\n  store: false\n") })
+}
+
+func benchTransit(b *testing.B, extra string) {
+	e, admin := atRestEnv(b, "", extra)
 	s := startServerB(b, e)
 	base := "https://" + admin + "/admin/v1/transit/"
 	notes := basicAuth("notes-backend", atRestGetenv(atRestTransitSecret))
