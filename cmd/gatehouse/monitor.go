@@ -79,8 +79,12 @@ func (a *app) openMonitor(getenv func(string) string) error {
 	if *a.cfg.Audit.Store {
 		sink = a.db
 	}
+	var claims monitor.Claimer
+	if a.redis != nil {
+		claims = monitor.RedisClaimer{Client: a.redis}
+	}
 	mon, err := monitor.New(monitor.Options{
-		Config: cfg, Bans: a.bans, Alerts: a.alerts, Record: a.audit.Record, Store: sink, Logger: a.log,
+		Config: cfg, Bans: a.bans, Alerts: a.alerts, Claims: claims, Record: a.audit.Record, Store: sink, Logger: a.log,
 		EventsWebhook: hook, Registerer: reg, Now: a.now,
 	})
 	if err != nil {

@@ -21,9 +21,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// Banner makes bans (ban.List).
+// Banner makes bans and answers whether a subject is already banned (ban.List).
 type Banner interface {
 	Add(ctx context.Context, b store.Ban) (store.Ban, error)
+	Check(ip, user, session string) (store.Ban, bool)
 }
 
 // Notifier takes firings for alerting (alert.Dispatcher).
@@ -50,6 +51,10 @@ type Options struct {
 	Bans Banner
 	// Alerts receives firings. nil: no alerts.
 	Alerts Notifier
+	// Claims, optional, makes one replica act on an attack several detect
+	// (RedisClaimer when the cache is Redis). nil: this replica always acts,
+	// unless the subject is already banned.
+	Claims Claimer
 	// Record writes audit events (detector firings, bans) — the audit
 	// Recorder, which logs, stores and publishes them back onto the bus. nil: not recorded.
 	Record func(ctx context.Context, e store.Event)
@@ -305,6 +310,25 @@ func (m *Monitor) respond(ctx context.Context, f Firing) {
 		m.log.DebugContext(ctx, "detector fired for a subject already banned", "detector", f.Detector, "subject", f.Subject())
 		return
 	}
+	if m.alreadyBanned(f) {
+		m.log.DebugContext(ctx, "detector fired for a subject banned elsewhere", "detector", f.Detector, "subject", f.Subject())
+		return
+	}
+	if m.opts.Claims != nil {
+		key := f.Subject()
+		if f.Kind == "" {
+			key = f.Detector + ":" + f.Value
+		}
+		won, err := m.opts.Claims.Claim(ctx, key, max(f.Window, f.BanFor))
+		if err != nil {
+			// Acting twice beats not acting: a lost claim store must not
+			// silence detection.
+			m.log.WarnContext(ctx, "claim detector firing", "detector", f.Detector, "error", err.Error())
+		} else if !won {
+			m.log.DebugContext(ctx, "another replica acts on this firing", "detector", f.Detector, "subject", f.Subject())
+			return
+		}
+	}
 	banned, banID := false, ""
 	if f.BanFor > 0 && f.Kind != "" && m.opts.Bans != nil {
 		switch {
@@ -407,4 +431,22 @@ func (m *Monitor) bannedUntil(f Firing) (time.Time, bool) {
 	}
 	u, ok := m.banned[f.Subject()]
 	return u, ok
+}
+
+// alreadyBanned reports whether the firing's subject is under a ban in force
+// (made by another replica, an operator, or earlier).
+func (m *Monitor) alreadyBanned(f Firing) bool {
+	if m.opts.Bans == nil || f.BanFor <= 0 {
+		return false
+	}
+	var ok bool
+	switch f.Kind {
+	case store.BanIP:
+		_, ok = m.opts.Bans.Check(f.Value, "", "")
+	case store.BanUser:
+		_, ok = m.opts.Bans.Check("", f.Value, "")
+	case store.BanSession:
+		_, ok = m.opts.Bans.Check("", "", f.Value)
+	}
+	return ok
 }

@@ -32,6 +32,17 @@ func (r *recorder) Add(_ context.Context, b store.Ban) (store.Ban, error) {
 	return b, nil
 }
 
+func (r *recorder) Check(ip, user, session string) (store.Ban, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, b := range r.bans {
+		if (b.Kind == store.BanIP && b.Value == ip) || (b.Kind == store.BanUser && b.Value == user) || (b.Kind == store.BanSession && b.Value == session) {
+			return b, true
+		}
+	}
+	return store.Ban{}, false
+}
+
 func (r *recorder) Notify(f alert.Firing) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -296,3 +307,50 @@ func BenchmarkDecideDenied(b *testing.B) {
 		m.Decide(d)
 	}
 }
+
+type onceClaimer struct {
+	mu  sync.Mutex
+	won map[string]bool
+}
+
+func (c *onceClaimer) Claim(_ context.Context, key string, _ time.Duration) (bool, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.won[key] {
+		return false, nil
+	}
+	c.won[key] = true
+	return true, nil
+}
+
+// TestClaimsMakeOneReplicaAct: two replicas each see enough of a spread
+// attack to fire; only the one that claims the subject bans and alerts.
+func TestClaimsMakeOneReplicaAct(t *testing.T) {
+	claims := &onceClaimer{won: map[string]bool{}}
+	rec := &recorder{}
+	var ms []*Monitor
+	for range 2 {
+		m, err := New(Options{Config: config.Default().Monitor, Bans: &noCheck{rec}, Alerts: rec, Claims: claims, Record: rec.record})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ms = append(ms, m)
+	}
+	for _, m := range ms {
+		for i := range 20 {
+			e := store.Event{Type: audit.LoginFailed, IP: "192.0.2.77", Detail: map[string]string{"n": fmt.Sprint(i)}}
+			m.detect(t.Context(), e)
+		}
+	}
+	bans, alerts, _, _ := rec.snapshot()
+	if len(bans) != 1 || len(alerts) != 1 {
+		t.Fatalf("%d bans, %d alerts; want one each", len(bans), len(alerts))
+	}
+}
+
+// noCheck hides the recorder's Check, as if the ban had not reached this
+// replica yet: only the claim can stop the second replica.
+type noCheck struct{ r *recorder }
+
+func (n *noCheck) Add(ctx context.Context, b store.Ban) (store.Ban, error) { return n.r.Add(ctx, b) }
+func (n *noCheck) Check(string, string, string) (store.Ban, bool)          { return store.Ban{}, false }
