@@ -33,4 +33,3 @@ func (c RedisClaimer) Claim(ctx context.Context, key string, ttl time.Duration) 
 	defer cancel()
 	return c.Client.SetNX(cctx, p+key, 1, max(ttl, time.Second)).Result()
 }
-
