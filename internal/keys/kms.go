@@ -30,7 +30,9 @@ import (
 // gocloud.dev/secrets: the KEK itself never leaves the service, which wraps and
 // unwraps data keys on request. base64key:// holds the key in the URL and is
 // meant for tests.
-var KMSSchemes = []string{hashivault.Scheme, awskms.Scheme, gcpkms.Scheme, azurekeyvault.Scheme, localsecrets.Scheme}
+func KMSSchemes() []string {
+	return []string{hashivault.Scheme, awskms.Scheme, gcpkms.Scheme, azurekeyvault.Scheme, localsecrets.Scheme}
+}
 
 // OpenKEK opens the KEK named by url: file:// and env:// as LoadKEK (a local
 // 32-byte key, returned as *KEK), or a KMS URL (hashivault://, awskms://,
@@ -68,7 +70,7 @@ func OpenKEK(ctx context.Context, kekURL string, getenv func(string) string) (Wr
 }
 
 func isKMSScheme(s string) bool {
-	for _, k := range KMSSchemes {
+	for _, k := range KMSSchemes() {
 		if s == k {
 			return true
 		}
