@@ -15,6 +15,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/alert"
 	"github.com/gatehouse-dev/gatehouse/internal/audit"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
+	"github.com/gatehouse-dev/gatehouse/internal/dashboard"
 	"github.com/gatehouse-dev/gatehouse/internal/gateway"
 	"github.com/gatehouse-dev/gatehouse/internal/identity"
 	"github.com/gatehouse-dev/gatehouse/internal/monitor"
@@ -235,4 +236,23 @@ func (u adminUsers) RevokeSessions(ctx context.Context, userID, reason, by strin
 // the dashboard to the admin listener's mux.
 func (a *app) mountMonitor(mux *http.ServeMux) {
 	mux.Handle("/admin/v1/", a.adminAPI())
+	mux.Handle("/dashboard/", adminScope(dashboard.New(dashboard.Options{Sessions: a.adminSessions, Accounts: dashboardLogin{a}, Logger: a.log})))
+}
+
+// dashboardLogin signs dashboard users in through the identity service, with
+// its throttling, lockout and audit events.
+type dashboardLogin struct{ a *app }
+
+func (d dashboardLogin) Login(ctx context.Context, email, pw, ip string) (dashboard.Account, error) {
+	u, err := d.a.accounts.Login(ctx, email, pw, identity.Meta{IP: ip, UserAgent: "gatehouse-dashboard", RequestID: reqctx.From(ctx).RequestID})
+	if err != nil {
+		return dashboard.Account{}, err
+	}
+	addr, err := d.a.accounts.Email(u)
+	if err != nil {
+		addr = email
+	}
+	d.a.audit.Record(ctx, store.Event{Type: audit.LoginSucceeded, UserID: u.ID, IP: ip, RequestID: reqctx.From(ctx).RequestID,
+		Detail: map[string]string{"amr": "pwd", "via": "dashboard"}})
+	return dashboard.Account{UserID: u.ID, Email: addr, Roles: u.Roles}, nil
 }
