@@ -50,6 +50,7 @@ upstreams:
   notes:
     url: http://{{.Upstream}}
     timeout: 10s
+    openapi: {{.OpenAPI}}
 routes:
   - name: health
     methods: [GET]
@@ -66,6 +67,8 @@ routes:
     upstream: notes
 {{- if .Protected}}
     quota: true
+    # Free-text input: validated, and judged by the OWASP Core Rule Set.
+    protect: {openapi: true, response: filter, secrets: redact, waf: {paranoia: 1}}
 {{- end}}
   - name: notes
     methods: [GET, POST]
@@ -73,6 +76,9 @@ routes:
     upstream: notes
 {{- if .Protected}}
     quota: true
+    # The spec closes the note: an extra "role" or "owner_id" is refused, and
+    # owner_email / internal_flags never leave.
+    protect: {openapi: true, response: filter, secrets: redact}
 {{- end}}
   - name: note
     methods: [GET]
@@ -82,6 +88,7 @@ routes:
     quota: true
     # Ownership: the upstream returns any note by id; only its owner gets it.
     response_allow: response.body.owner_id == token.sub
+    protect: {openapi: true, response: filter, secrets: redact}
 {{- end}}
   - name: user
     methods: [GET]
@@ -89,6 +96,8 @@ routes:
     upstream: notes
 {{- if .Protected}}
     allow: request.path.id == token.sub
+    # The upstream leaks password_hash; the spec does not declare it.
+    protect: {openapi: true, response: filter, secrets: redact}
 {{- end}}
   - name: admin-stats
     methods: [GET]
@@ -147,6 +156,13 @@ func cmdDemo(ctx context.Context, e env, args []string) error {
 		host = "127.0.0.1"
 	}
 	issuer := "https://" + net.JoinHostPort(host, port)
+	// The sample API's OpenAPI document: the safe description Gatehouse enforces.
+	specPath := filepath.Join(abs, "openapi.yaml")
+	if _, err := os.Stat(specPath); errors.Is(err, os.ErrNotExist) {
+		if err := writeNew(specPath, demo.OpenAPI(), 0o644); err != nil {
+			return fmt.Errorf("demo: %w", err)
+		}
+	}
 	name := demoConfigName
 	if *unprotected {
 		name = "gatehouse-unprotected.yaml"
@@ -157,7 +173,7 @@ func cmdDemo(ctx context.Context, e env, args []string) error {
 		if err := demoConfig.Execute(&b, map[string]any{
 			"Issuer": issuer, "DB": filepath.Join(abs, "gatehouse.db"), "KEK": kekPath,
 			"HTTPS": *httpsAddr, "Admin": *adminAddr, "Cert": ca.CertFile, "Key": ca.KeyFile,
-			"Upstream": *upstreamAddr, "Protected": !*unprotected,
+			"Upstream": *upstreamAddr, "Protected": !*unprotected, "OpenAPI": specPath,
 		}); err != nil {
 			return err
 		}

@@ -5,10 +5,12 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"sync"
 	"time"
 
@@ -79,7 +81,13 @@ func (a *app) serve(ctx context.Context, e env, onListen func(addr string)) erro
 	if err != nil {
 		return err
 	}
+	docs, err := readOpenAPI(cfg)
+	if err != nil {
+		return err
+	}
 	gw, err := gateway.New(gateway.Options{
+		OpenAPI:      docs,
+		Audit:        a.audit,
 		Routes:       cfg.Routes,
 		Upstreams:    cfg.Upstreams,
 		Plans:        cfg.Plans,
@@ -230,6 +238,30 @@ func (a *app) serve(ctx context.Context, e env, onListen func(addr string)) erro
 		err = nil
 	}
 	return err
+}
+
+// readOpenAPI reads each upstream's OpenAPI document (bounded: 8 MiB).
+func readOpenAPI(cfg *config.Config) (map[string][]byte, error) {
+	docs := map[string][]byte{}
+	for name, u := range cfg.Upstreams {
+		if u.OpenAPI == "" {
+			continue
+		}
+		f, err := os.Open(u.OpenAPI)
+		if err != nil {
+			return nil, fmt.Errorf("upstreams.%s.openapi: %w", name, err)
+		}
+		b, err := io.ReadAll(io.LimitReader(f, 8<<20+1))
+		f.Close()
+		if err != nil {
+			return nil, fmt.Errorf("upstreams.%s.openapi: %w", name, err)
+		}
+		if len(b) > 8<<20 {
+			return nil, fmt.Errorf("upstreams.%s.openapi: larger than 8 MiB", name)
+		}
+		docs[name] = b
+	}
+	return docs, nil
 }
 
 func newHTTPServer(cfg *config.Config, h http.Handler, tlsCfg *tls.Config, log *slog.Logger) *http.Server {

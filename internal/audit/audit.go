@@ -22,6 +22,11 @@ const (
 	SessionRevoked     = "session_revoked"
 	KeyRotated         = "key_rotated"
 	RolesChanged       = "roles_changed"
+	// Request and response protection (internal/protect through the gateway).
+	RequestBlocked  = "request_blocked"  // schema, mass assignment, JSON limits or WAF refused a request
+	RequestFlagged  = "request_flagged"  // a report-only check matched
+	ResponseChanged = "response_changed" // undeclared properties filtered or secrets redacted
+	ResponseBlocked = "response_blocked" // a response withheld (block mode)
 
 	// Encryption at rest and the transit API. Transit events never carry a
 	// plaintext or a context: only the key, version(s), service and counts.

@@ -348,9 +348,40 @@ type Route struct {
 	Quota bool `yaml:"quota"`
 	// MaxBodyBytes overrides server.max_body_bytes for this route.
 	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	// Protect turns on request and response protection for this route.
+	// Default: none.
+	Protect *Protect `yaml:"protect"`
 	// CORS lets browsers on other origins call this route. Default: no CORS
 	// headers (same-origin only); Gatehouse removes any the upstream sends.
 	CORS *CORS `yaml:"cors"`
+}
+
+// Protect is a route's request and response protection.
+type Protect struct {
+	// OpenAPI validates every request (path, query, headers, body) against the
+	// upstream's OpenAPI document: unknown and readOnly properties are refused
+	// (mass assignment). Needs upstreams.<name>.openapi.
+	OpenAPI bool `yaml:"openapi"`
+	// Response is what to do with response properties the document does not
+	// declare: "filter" (remove them), "block" (502), "report" (pass, record).
+	// Needs upstreams.<name>.openapi. Default: off.
+	Response string `yaml:"response"`
+	// Secrets is what to do with secrets found in a response (password hashes,
+	// private keys, tokens, cloud keys, card numbers): "redact", "block" or
+	// "report". Default: off.
+	Secrets string `yaml:"secrets"`
+	// WAF runs the OWASP Core Rule Set on requests. Default: off.
+	WAF *WAF `yaml:"waf"`
+}
+
+// WAF is a route's Core Rule Set setting.
+type WAF struct {
+	// Paranoia is the CRS paranoia level 1–4. Default 1.
+	Paranoia int `yaml:"paranoia"`
+	// Threshold is the inbound anomaly score that blocks. Default 5.
+	Threshold int `yaml:"threshold"`
+	// ReportOnly records matches without blocking.
+	ReportOnly bool `yaml:"report_only"`
 }
 
 // CORS is a route's cross-origin policy.

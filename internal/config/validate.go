@@ -647,6 +647,26 @@ func (v *validator) externalIssuers(c *Config) {
 	}
 }
 
+func (v *validator) protect(p string, pr *Protect, up Upstream) {
+	if (pr.OpenAPI || pr.Response != "") && up.OpenAPI == "" {
+		v.add(p, "openapi and response need the upstream's openapi document (upstreams.<name>.openapi)")
+	}
+	if pr.Response != "" {
+		v.oneOf(p+".response", pr.Response, []string{"filter", "block", "report"})
+	}
+	if pr.Secrets != "" {
+		v.oneOf(p+".secrets", pr.Secrets, []string{"redact", "block", "report"})
+	}
+	if w := pr.WAF; w != nil {
+		if w.Paranoia != 0 && (w.Paranoia < 1 || w.Paranoia > 4) {
+			v.add(p+".waf.paranoia", "must be 1 to 4 (got %d)", w.Paranoia)
+		}
+		if w.Threshold != 0 && (w.Threshold < 1 || w.Threshold > 1000) {
+			v.add(p+".waf.threshold", "must be 1 to 1000 (got %d)", w.Threshold)
+		}
+	}
+}
+
 func (v *validator) limits(c *Config) {
 	l := c.Limits
 	for _, f := range []struct{ path, val string }{
@@ -788,6 +808,9 @@ func (v *validator) routes(c *Config) {
 		}
 		if r.CORS != nil {
 			v.cors(p+".cors", r.CORS)
+		}
+		if r.Protect != nil {
+			v.protect(p+".protect", r.Protect, c.Upstreams[r.Upstream])
 		}
 		for j, s := range r.RateLimits {
 			lp := pathIndex(p+".rate_limits", j)

@@ -101,7 +101,16 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	// 5. proxy
+	// 5. protect: schema and mass assignment, JSON limits, WAF
+	if rt.prot != nil {
+		if v, blocked := g.checkRequestProtection(r, rt, params); blocked {
+			decision = "protect_" + string(v.Findings[0].Kind)
+			g.deny(sw, sc, v.Problem())
+			return
+		}
+	}
+
+	// 6. proxy
 	if origin := r.Header.Get("Origin"); rt.cors.allowed(origin) {
 		rt.cors.setHeaders(sw.Header(), origin)
 	}

@@ -17,7 +17,9 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/policy"
+	"github.com/gatehouse-dev/gatehouse/internal/protect"
 	"github.com/gatehouse-dev/gatehouse/internal/ratelimit"
+	"github.com/gatehouse-dev/gatehouse/internal/store"
 	"github.com/gatehouse-dev/gatehouse/internal/token"
 )
 
@@ -35,6 +37,11 @@ type Revocations interface {
 type Limiter interface {
 	AllowGCRA(ctx context.Context, key string, l ratelimit.Limit, n int64) (ratelimit.Decision, error)
 	AllowWindow(ctx context.Context, key string, limit int64, window time.Duration, n int64) (ratelimit.Decision, error)
+}
+
+// Recorder records audit events.
+type Recorder interface {
+	Record(ctx context.Context, e store.Event)
 }
 
 // Observer receives one call per request the gateway decides, for metrics.
@@ -74,6 +81,12 @@ type Options struct {
 	// (pinned CA, mTLS client certificate); an upstream without an entry uses the
 	// system roots. Built by the caller (tlsutil.ClientConfig).
 	UpstreamTLS map[string]*tls.Config
+	// OpenAPI holds each upstream's OpenAPI document (by upstream name), for
+	// routes with protect.openapi / protect.response.
+	OpenAPI map[string][]byte
+	// Audit, optional, records protection events (blocked requests, filtered
+	// responses, secrets found).
+	Audit Recorder
 }
 
 // Gateway is the compiled gateway.
@@ -91,6 +104,9 @@ type Gateway struct {
 	defPlan    string
 	edge       edgeLimits
 	transports []*http.Transport
+	audit      Recorder
+	specs      map[string]*protect.Spec // parsed OpenAPI documents by upstream
+	wafs       map[config.WAF]*protect.WAF
 }
 
 type quota struct {
@@ -110,6 +126,7 @@ type route struct {
 	limits      []routeLimit
 	maxBody     int64
 	cors        *cors
+	prot        *protect.Route // nil when the route has no protection
 	proxy       *httputil.ReverseProxy
 }
 
@@ -130,7 +147,7 @@ func New(opts Options) (*Gateway, error) {
 	if opts.MaxBodyBytes <= 0 {
 		opts.MaxBodyBytes = 1 << 20
 	}
-	g := &Gateway{verifier: opts.Verifier, revoked: opts.Revocations, limiter: opts.Limiter, obs: opts.Observer,
+	g := &Gateway{audit: opts.Audit, specs: map[string]*protect.Spec{}, wafs: map[config.WAF]*protect.WAF{}, verifier: opts.Verifier, revoked: opts.Revocations, limiter: opts.Limiter, obs: opts.Observer,
 		log: opts.Logger, now: opts.Now, plans: map[string]quota{}, defPlan: opts.DefaultPlan}
 	if g.obs == nil {
 		g.obs = nopObserver{}
@@ -211,8 +228,54 @@ func (g *Gateway) compileRoute(rc config.Route, ups map[string]*upstream, opts O
 			lim:  ratelimit.Limit{Count: l.Count, Period: l.Period},
 		})
 	}
+	if rc.Protect != nil {
+		if rt.prot, err = g.compileProtect(rc, rt, opts); err != nil {
+			return nil, err
+		}
+	}
 	rt.proxy = g.newProxy(rt, up)
 	return rt, nil
+}
+
+// compileProtect builds a route's protection. Documents are parsed once per
+// upstream and WAFs built once per setting (a WAF costs ~1 s and tens of MiB).
+func (g *Gateway) compileProtect(rc config.Route, rt *route, opts Options) (*protect.Route, error) {
+	pc := rc.Protect
+	po := protect.Options{
+		Methods:      rt.methods,
+		Path:         rc.Path,
+		Validate:     pc.OpenAPI,
+		Response:     protect.ResponseMode(pc.Response),
+		Secrets:      protect.SecretMode(pc.Secrets),
+		MaxBodyBytes: rt.maxBody,
+	}
+	var spec *protect.Spec
+	if pc.OpenAPI || pc.Response != "" {
+		spec = g.specs[rc.Upstream]
+		if spec == nil {
+			doc, ok := opts.OpenAPI[rc.Upstream]
+			if !ok {
+				return nil, fmt.Errorf("upstream %q has no OpenAPI document", rc.Upstream)
+			}
+			var err error
+			if spec, err = protect.ParseSpec(doc); err != nil {
+				return nil, fmt.Errorf("upstream %q openapi: %w", rc.Upstream, err)
+			}
+			g.specs[rc.Upstream] = spec
+		}
+	}
+	if pc.WAF != nil {
+		w := *pc.WAF
+		if g.wafs[w] == nil {
+			waf, err := protect.NewWAF(protect.WAFOptions{Paranoia: w.Paranoia, Threshold: w.Threshold, ReportOnly: w.ReportOnly})
+			if err != nil {
+				return nil, fmt.Errorf("waf: %w", err)
+			}
+			g.wafs[w] = waf
+		}
+		po.WAF = g.wafs[w]
+	}
+	return protect.New(spec, po)
 }
 
 // upstream is one protected API and its connection pool.
@@ -266,7 +329,10 @@ type nopObserver struct{}
 func (nopObserver) Request(string, string, int, time.Duration) {}
 func (nopObserver) Limit(string, bool)                         {}
 
-var errResponseDenied = errors.New("response denied by response_allow")
+var (
+	errResponseDenied  = errors.New("response denied by response_allow")
+	errResponseBlocked = errors.New("response withheld by response protection")
+)
 
 var bufPool = &sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 

@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/gatehouse-dev/gatehouse/internal/audit"
 	"github.com/gatehouse-dev/gatehouse/internal/policy"
 	"github.com/gatehouse-dev/gatehouse/internal/problem"
 	"github.com/gatehouse-dev/gatehouse/internal/reqctx"
@@ -79,8 +80,8 @@ func rewrite(pr *httputil.ProxyRequest, rt *route, up *upstream) {
 		// replayed by (or leak from) a backend that never needed it.
 		out.Del("Authorization")
 	}
-	if rt.rule.ResponseAllow != nil {
-		// The response rule must read the body: ask for it uncompressed.
+	if rt.rule.ResponseAllow != nil || rt.prot != nil && rt.prot.ReadsResponseBody() {
+		// The response rule or filter must read the body: ask for it uncompressed.
 		out.Del("Accept-Encoding")
 	}
 	// Forwarding headers are rebuilt from what we know, never passed through.
@@ -133,6 +134,31 @@ func forwarded(ip, host string) string {
 // JSON body and judges it. A denied response becomes a 404, so a caller cannot
 // learn that an object it may not see exists.
 func (g *Gateway) checkResponse(resp *http.Response, rt *route) error {
+	if err := g.checkResponseRule(resp, rt); err != nil {
+		return err
+	}
+	if rt.prot == nil {
+		return nil
+	}
+	out, err := rt.prot.FilterResponse(resp)
+	if err != nil {
+		return err
+	}
+	if out != nil {
+		typ := audit.ResponseChanged
+		if out.Blocked() {
+			typ = audit.ResponseBlocked
+		}
+		g.recordProtection(resp.Request.Context(), rt, typ, out.Action, out.Findings)
+		if out.Blocked() {
+			return errResponseBlocked
+		}
+	}
+	return nil
+}
+
+// checkResponseRule applies the route's response_allow rule.
+func (g *Gateway) checkResponseRule(resp *http.Response, rt *route) error {
 	resp.Header.Del("Server")
 	resp.Header.Del("X-Powered-By")
 	// Gatehouse is the only CORS authority: an upstream's own Access-Control-*
@@ -185,6 +211,11 @@ func (g *Gateway) proxyError(w http.ResponseWriter, r *http.Request, err error) 
 	var ne net.Error
 	var mbe *http.MaxBytesError
 	switch {
+	case errors.Is(err, errResponseBlocked):
+		if sw != nil {
+			sw.denied = "response_blocked"
+		}
+		problem.Write(w, problem.New(http.StatusBadGateway, "response-withheld", "Bad gateway", "the service's answer was withheld"), sc.RequestID)
 	case errors.Is(err, errResponseDenied):
 		if sw != nil {
 			sw.denied = "response_denied"
