@@ -354,3 +354,76 @@ type noCheck struct{ r *recorder }
 
 func (n *noCheck) Add(ctx context.Context, b store.Ban) (store.Ban, error) { return n.r.Add(ctx, b) }
 func (n *noCheck) Check(string, string, string) (store.Ban, bool)          { return store.Ban{}, false }
+
+type fakePoster struct {
+	mu      sync.Mutex
+	fail    int
+	batches [][]any
+}
+
+func (p *fakePoster) Post(_ context.Context, kind string, v any) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.fail > 0 {
+		p.fail--
+		return fmt.Errorf("receiver down")
+	}
+	if kind != "events" {
+		return fmt.Errorf("kind %q", kind)
+	}
+	p.batches = append(p.batches, v.(map[string]any)["events"].([]any))
+	return nil
+}
+
+func (p *fakePoster) events() []any {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []any
+	for _, b := range p.batches {
+		out = append(out, b...)
+	}
+	return out
+}
+
+// TestEventsWebhook: audit events go out one by one, gateway denials only as
+// aggregated rows; a failing receiver is retried.
+func TestEventsWebhook(t *testing.T) {
+	hook := &fakePoster{fail: 1}
+	c := config.Default().Monitor
+	c.DecisionInterval = config.Duration(50 * time.Millisecond)
+	m, err := New(Options{Config: c, EventsWebhook: hook})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { m.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	m.Publish(store.Event{Type: audit.LoginSucceeded, UserID: "u1"})
+	for range 100 {
+		m.Decide(gateway.Decision{Reason: "rate_limited_global", Status: 429, ClientIP: "192.0.2.3"})
+	}
+	waitFor(t, "webhook batches", func() bool {
+		n := 0
+		for _, e := range hook.events() {
+			if w := e.(wireEvent); w.Type == audit.RateLimited {
+				var c int
+				fmt.Sscan(w.Detail["count"], &c)
+				n += c
+			}
+		}
+		return n == 100
+	})
+	var login, rows int
+	for _, e := range hook.events() {
+		switch e.(wireEvent).Type {
+		case audit.LoginSucceeded:
+			login++
+		case audit.RateLimited:
+			rows++
+		}
+	}
+	if login != 1 || rows > 10 {
+		t.Fatalf("%d login events, %d rate-limited rows (want 1 and a few aggregated rows)", login, rows)
+	}
+}
