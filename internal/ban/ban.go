@@ -115,14 +115,17 @@ func (l *List) Check(ip, user, session string) (store.Ban, bool) {
 	if l.n.Load() == 0 {
 		return store.Ban{}, false // the common case: nothing banned, no lock
 	}
-	now := l.opts.Now()
 	l.mu.RLock()
 	defer l.mu.RUnlock()
+	var now time.Time // read only when a key matches: the clock costs more than the lookups
 	for _, k := range [...]struct{ kind, v string }{{store.BanIP, ip}, {store.BanUser, user}, {store.BanSession, session}} {
 		if k.v == "" {
 			continue
 		}
 		for _, id := range l.byKey[key(k.kind, k.v)] {
+			if now.IsZero() {
+				now = l.opts.Now()
+			}
 			if b := l.byID[id]; b.Active(now) {
 				return b, true
 			}
