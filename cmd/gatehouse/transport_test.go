@@ -355,7 +355,7 @@ func TestPinsDocumentAndTLSMetrics(t *testing.T) {
 	if err := json.Unmarshal(do(t, s.c, "GET", s.issuer+"/.well-known/jwks.json", "", "").body, &jwks); err != nil {
 		t.Fatal(err)
 	}
-	obj, err := jose.ParseSigned(string(r.body), []jose.SignatureAlgorithm{jose.ES256, jose.EdDSA})
+	obj, err := jose.ParseSignedCompact(string(r.body), []jose.SignatureAlgorithm{jose.ES256, jose.EdDSA})
 	if err != nil {
 		t.Fatal(err)
 	}

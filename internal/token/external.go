@@ -72,7 +72,7 @@ func (e *External) Verify(tok string) (*Claims, error) {
 	if len(tok) == 0 || len(tok) > maxTokenLen {
 		return nil, fmt.Errorf("%w: malformed", ErrInvalidToken)
 	}
-	jws, err := jose.ParseSigned(tok, externalAlgs)
+	jws, err := jose.ParseSignedCompact(tok, externalAlgs)
 	if err != nil || len(jws.Signatures) != 1 {
 		return nil, fmt.Errorf("%w: malformed", ErrInvalidToken)
 	}
