@@ -7,6 +7,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/policy"
 	"github.com/gatehouse-dev/gatehouse/internal/problem"
+	"github.com/gatehouse-dev/gatehouse/internal/protect"
 	"github.com/gatehouse-dev/gatehouse/internal/reqctx"
 	"github.com/gatehouse-dev/gatehouse/internal/token"
 )
@@ -104,7 +105,12 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// 5. protect: schema and mass assignment, JSON limits, WAF
 	if rt.prot != nil {
 		if v, blocked := g.checkRequestProtection(r, rt, params); blocked {
+			// "waf_blocked" for the CRS (the monitor files it as waf_blocked),
+			// "protect_<kind>" for schema, mass assignment and JSON limits.
 			decision = "protect_" + string(v.Findings[0].Kind)
+			if v.Findings[0].Kind == protect.KindWAF {
+				decision = "waf_blocked"
+			}
 			g.deny(sw, sc, v.Problem())
 			return
 		}
