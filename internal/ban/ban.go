@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/gatehouse-dev/gatehouse/internal/redisfeed"
 	"log/slog"
 	"net/netip"
 	"sort"
@@ -357,36 +358,14 @@ func (l *List) Run(ctx context.Context) {
 }
 
 func (l *List) subscribe(ctx context.Context) {
-	for ctx.Err() == nil {
-		sub := l.opts.Redis.Subscribe(ctx, l.opts.Channel)
-		if _, err := sub.Receive(ctx); err != nil {
-			sub.Close()
-			if ctx.Err() == nil {
-				l.opts.Logger.Warn("subscribe to bans", "error", err.Error())
-				sleep(ctx, time.Second)
-			}
-			continue
+	redisfeed.Follow(ctx, l.opts.Redis, l.opts.Channel, "bans", l.opts.Logger, func(payload string) {
+		b, err := decode(payload)
+		if err != nil {
+			l.opts.Logger.Warn("bad ban message", "error", err.Error())
+			return
 		}
-		ch := sub.Channel()
-	loop:
-		for {
-			select {
-			case <-ctx.Done():
-				break loop
-			case msg, ok := <-ch:
-				if !ok {
-					break loop
-				}
-				b, err := decode(msg.Payload)
-				if err != nil {
-					l.opts.Logger.Warn("bad ban message", "error", err.Error())
-					continue
-				}
-				l.apply(b)
-			}
-		}
-		sub.Close()
-	}
+		l.apply(b)
+	})
 }
 
 // decode parses a pub/sub message. Anything another replica could not have
@@ -407,13 +386,4 @@ func decode(payload string) (store.Ban, error) {
 		return store.Ban{}, errors.New("ban message has a bad id or duration")
 	}
 	return store.Ban{ID: m.ID, Kind: m.Kind, Value: v, Reason: m.Reason, Source: m.Source, CreatedAt: m.CreatedAt, ExpiresAt: m.ExpiresAt, LiftedAt: m.LiftedAt}, nil
-}
-
-func sleep(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
-	}
 }

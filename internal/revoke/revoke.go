@@ -3,7 +3,7 @@ package revoke
 import (
 	"context"
 	"encoding/json"
-	"errors"
+	"github.com/gatehouse-dev/gatehouse/internal/redisfeed"
 	"log/slog"
 	"sync"
 	"time"
@@ -172,43 +172,12 @@ func (l *List) sweep() {
 }
 
 func (l *List) subscribe(ctx context.Context) {
-	for ctx.Err() == nil {
-		sub := l.opts.Redis.Subscribe(ctx, l.opts.Channel)
-		if _, err := sub.Receive(ctx); err != nil {
-			sub.Close()
-			if ctx.Err() == nil {
-				l.opts.Logger.Warn("subscribe to revocations", "error", err.Error())
-				sleep(ctx, time.Second)
-			}
-			continue
+	redisfeed.Follow(ctx, l.opts.Redis, l.opts.Channel, "revocations", l.opts.Logger, func(payload string) {
+		var sids []string
+		if err := json.Unmarshal([]byte(payload), &sids); err != nil || len(sids) > 10000 {
+			l.opts.Logger.Warn("bad revocation message", "error", "not a list of session ids")
+			return
 		}
-		ch := sub.Channel()
-	loop:
-		for {
-			select {
-			case <-ctx.Done():
-				break loop
-			case msg, ok := <-ch:
-				if !ok {
-					break loop
-				}
-				var sids []string
-				if err := json.Unmarshal([]byte(msg.Payload), &sids); err != nil || len(sids) > 10000 {
-					l.opts.Logger.Warn("bad revocation message", "error", errors.New("not a list of session ids").Error())
-					continue
-				}
-				l.add(sids)
-			}
-		}
-		sub.Close()
-	}
-}
-
-func sleep(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
-	}
+		l.add(sids)
+	})
 }
