@@ -48,6 +48,11 @@ var errClosed = errors.New("store closed")
 
 // do queues one script call and waits for its result or ctx.
 func (b *batcher) do(ctx context.Context, script *redis.Script, key string, args ...any) ([]int64, error) {
+	select {
+	case <-b.stop:
+		return nil, errClosed
+	default:
+	}
 	c := &call{ctx: ctx, script: script, key: key, args: args, done: make(chan struct{})}
 	select {
 	case b.queue <- c:
@@ -56,9 +61,13 @@ func (b *batcher) do(ctx context.Context, script *redis.Script, key string, args
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
+	// Why stop is watched here too: a call queued just as the store closes may
+	// never be taken by a worker, and its caller must not wait forever.
 	select {
 	case <-c.done:
 		return c.res, c.err
+	case <-b.stop:
+		return nil, errClosed
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
