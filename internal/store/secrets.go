@@ -23,6 +23,7 @@ type UserSecret struct {
 	Kind      string
 	Purpose   string
 	Sealed    []byte
+	Counter   int64 // the last TOTP time step accepted (AdvanceSecretCounter)
 	CreatedAt time.Time
 	UpdatedAt time.Time
 }
@@ -37,11 +38,11 @@ func (db *DB) PutUserSecret(ctx context.Context, s *UserSecret) error {
 	if s == nil || s.UserID == "" || s.Kind == "" || s.Purpose == "" || len(s.Sealed) == 0 {
 		return fmt.Errorf("store: %s: %w", op, errors.New("user id, kind, purpose and sealed value must be set"))
 	}
-	q := rebind(db.dialect, `INSERT INTO user_secrets (id, user_id, kind, purpose, sealed, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (id) DO UPDATE SET purpose = excluded.purpose, sealed = excluded.sealed, updated_at = excluded.updated_at`)
+	q := rebind(db.dialect, `INSERT INTO user_secrets (id, user_id, kind, purpose, sealed, counter, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (id) DO UPDATE SET purpose = excluded.purpose, sealed = excluded.sealed, counter = excluded.counter, updated_at = excluded.updated_at`)
 	return wrap(op, db.retry(ctx, func() error {
-		_, err := db.sql.ExecContext(ctx, q, UserSecretID(s.UserID, s.Kind), s.UserID, s.Kind, s.Purpose, s.Sealed,
+		_, err := db.sql.ExecContext(ctx, q, UserSecretID(s.UserID, s.Kind), s.UserID, s.Kind, s.Purpose, s.Sealed, s.Counter,
 			micros(s.CreatedAt), micros(s.UpdatedAt))
 		return err
 	}))
@@ -54,9 +55,9 @@ func (db *DB) UserSecret(ctx context.Context, userID, kind string) (*UserSecret,
 		s                UserSecret
 		created, updated int64
 	)
-	err := db.sql.QueryRowContext(ctx, rebind(db.dialect, `SELECT user_id, kind, purpose, sealed, created_at, updated_at
+	err := db.sql.QueryRowContext(ctx, rebind(db.dialect, `SELECT user_id, kind, purpose, sealed, counter, created_at, updated_at
 		FROM user_secrets WHERE id = ?`), UserSecretID(userID, kind)).
-		Scan(&s.UserID, &s.Kind, &s.Purpose, &s.Sealed, &created, &updated)
+		Scan(&s.UserID, &s.Kind, &s.Purpose, &s.Sealed, &s.Counter, &created, &updated)
 	if err != nil {
 		return nil, wrap(op, err)
 	}

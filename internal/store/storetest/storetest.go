@@ -70,6 +70,12 @@ func Run(t *testing.T, open func(t *testing.T) *store.DB) {
 		{"UserSecrets", testUserSecrets},
 		{"TransitKeys", testTransitKeys},
 		{"Reseal", testReseal},
+		{"Codes", testCodes},
+		{"CodeRace", testCodeRace},
+		{"RecoveryCodes", testRecoveryCodes},
+		{"SecretCounter", testSecretCounter},
+		{"WebAuthnCredentials", testWebAuthnCredentials},
+		{"Identities", testIdentities},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
