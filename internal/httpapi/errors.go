@@ -38,6 +38,13 @@ type OAuthError struct {
 	Code        string // invalid_request, invalid_grant, unsupported_grant_type, ...
 	Description string
 	retryAfter  time.Duration
+	// MFAToken and MFAExpiresIn are set on "mfa_required": the second step of
+	// sign-in redeems the token with grant_type urn:gatehouse:grant-type:mfa.
+	MFAToken     string
+	MFAExpiresIn int64
+	// MFAMethods lists the second factors the user can use ("otp",
+	// "recovery_code", "webauthn").
+	MFAMethods []string
 }
 
 func (e *OAuthError) Error() string { return e.Code + ": " + e.Description }
@@ -108,10 +115,13 @@ func (ew errorWriter) oauth(w http.ResponseWriter, r *http.Request, e *OAuthErro
 	}
 	noStore(w)
 	writeJSON(w, e.Status, "application/json", struct {
-		Error       string `json:"error"`
-		Description string `json:"error_description,omitempty"`
-		RequestID   string `json:"request_id,omitempty"`
-	}{e.Code, e.Description, sc.RequestID})
+		Error        string   `json:"error"`
+		Description  string   `json:"error_description,omitempty"`
+		MFAToken     string   `json:"mfa_token,omitempty"`
+		MFAExpiresIn int64    `json:"mfa_token_expires_in,omitempty"`
+		MFAMethods   []string `json:"mfa_methods,omitempty"`
+		RequestID    string   `json:"request_id,omitempty"`
+	}{e.Code, e.Description, e.MFAToken, e.MFAExpiresIn, e.MFAMethods, sc.RequestID})
 }
 
 // oauthFromErr maps an error on the token endpoint to its OAuth form, falling

@@ -80,16 +80,44 @@ func passwordGrant(ctx context.Context, d *Deps, username, password string, m id
 	if err != nil {
 		return nil, err
 	}
+	return finishLogin(ctx, d, u, []string{"pwd"}, m)
+}
+
+// secondFactorAMR are the amr values (RFC 8176) that prove a second factor.
+var secondFactorAMR = []string{"otp", "hwk", "swk", "mfa"}
+
+// finishLogin is where every way of signing in ends (password, social login,
+// passkey, the MFA step): it refuses unverified addresses when verification is
+// required, asks for a second factor when the user has one and amr holds none
+// yet, and otherwise starts a session and mints the token pair.
+func finishLogin(ctx context.Context, d *Deps, u *store.User, amr []string, m identity.Meta) (*tokenResponse, error) {
+	if u.LockedAt != nil {
+		return nil, identity.ErrLocked
+	}
 	if d.RequireVerifiedEmail && !u.EmailVerified {
 		d.Audit.Record(ctx, store.Event{Type: audit.LoginFailed, UserID: u.ID, IP: m.IP, RequestID: m.RequestID, Detail: map[string]string{"reason": "email_not_verified"}})
 		return nil, oauthErr(http.StatusBadRequest, "invalid_grant", "the email address is not verified yet")
 	}
-	amr := []string{"pwd"}
+	if d.MFA != nil && !slices.ContainsFunc(amr, func(a string) bool { return slices.Contains(secondFactorAMR, a) }) {
+		methods, err := d.MFA.Methods(ctx, u.ID)
+		if err != nil {
+			return nil, err
+		}
+		if len(methods) > 0 {
+			tok, ttl, err := d.MFA.Challenge(ctx, u.ID, amr, m)
+			if err != nil {
+				return nil, err
+			}
+			e := oauthErr(http.StatusBadRequest, "mfa_required", "a second factor is required")
+			e.MFAToken, e.MFAExpiresIn, e.MFAMethods = tok, int64(ttl/time.Second), methods
+			return nil, e
+		}
+	}
 	sess, refresh, err := d.Families.Start(ctx, token.Login{UserID: u.ID, AMR: amr, UserAgent: m.UserAgent, IP: m.IP})
 	if err != nil {
 		return nil, err
 	}
-	d.Audit.Record(ctx, store.Event{Type: audit.LoginSucceeded, UserID: u.ID, SessionID: sess.ID, IP: m.IP, RequestID: m.RequestID, Detail: map[string]string{"amr": "pwd"}})
+	d.Audit.Record(ctx, store.Event{Type: audit.LoginSucceeded, UserID: u.ID, SessionID: sess.ID, IP: m.IP, RequestID: m.RequestID, Detail: map[string]string{"amr": strings.Join(amr, " ")}})
 	return mintPair(d, u, sess, refresh)
 }
 

@@ -42,6 +42,17 @@ type Sessions interface {
 	RevokeSession(ctx context.Context, id, reason string, at time.Time) (bool, error)
 }
 
+// SecondFactors runs the second step of sign-in (internal/mfa). When a user
+// who passed a first factor has a second one enrolled, sign-in answers
+// "mfa_required" with a short-lived mfa_token instead of tokens.
+type SecondFactors interface {
+	// Methods returns the second factors the user has enrolled ("otp",
+	// "recovery_code", "webauthn"); none means no MFA step.
+	Methods(ctx context.Context, userID string) ([]string, error)
+	// Challenge issues an mfa_token for a user who passed the factors in amr.
+	Challenge(ctx context.Context, userID string, amr []string, m identity.Meta) (mfaToken string, ttl time.Duration, err error)
+}
+
 // KeySet publishes the public signing keys.
 type KeySet interface {
 	JWKS() []byte
@@ -61,6 +72,8 @@ type Deps struct {
 	Sessions Sessions
 	Keys     KeySet
 	Audit    Recorder
+	// MFA, optional, adds the second step to sign-in; nil → no MFA.
+	MFA SecondFactors
 	// Revocations, optional, is told about every revoked session.
 	Revocations identity.RevocationPublisher
 	// Ready reports readiness for /readyz; nil means always ready.
