@@ -22,6 +22,13 @@ const (
 	SessionRevoked     = "session_revoked"
 	KeyRotated         = "key_rotated"
 	RolesChanged       = "roles_changed"
+	// Passkeys (internal/passkey). Details carry credential ids (public
+	// values) and reasons, never a challenge or an assertion.
+	PasskeyRegistered       = "passkey_registered"
+	PasskeyRemoved          = "passkey_removed"
+	PasskeySignInSucceeded  = "passkey_signin_succeeded"
+	PasskeySignInFailed     = "passkey_signin_failed"
+	PasskeyCounterRegressed = "passkey_counter_regressed" // a sign counter did not grow: possibly a cloned authenticator
 	// Request and response protection (internal/protect through the gateway).
 	RequestBlocked  = "request_blocked"  // schema, mass assignment, JSON limits or WAF refused a request
 	RequestFlagged  = "request_flagged"  // a report-only check matched
