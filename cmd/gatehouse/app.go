@@ -20,6 +20,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/identity"
 	"github.com/gatehouse-dev/gatehouse/internal/keys"
 	"github.com/gatehouse-dev/gatehouse/internal/monitor"
+	"github.com/gatehouse-dev/gatehouse/internal/passkey"
 	"github.com/gatehouse-dev/gatehouse/internal/password"
 	"github.com/gatehouse-dev/gatehouse/internal/policy"
 	"github.com/gatehouse-dev/gatehouse/internal/ratelimit"
@@ -42,6 +43,7 @@ type app struct {
 	ring     *keys.Ring
 	audit    *audit.Recorder
 	accounts *identity.Service
+	passkeys *passkey.Service // nil: passkeys off
 	families *token.Families
 	access   *token.Access
 	now      func() time.Time
@@ -215,6 +217,9 @@ func openApp(ctx context.Context, cfg *config.Config, log *slog.Logger, getenv f
 		Logger:           log,
 		Revocations:      a.revoked,
 	})
+	if err := a.openPasskeys(); err != nil {
+		return nil, err
+	}
 	ok = true
 	return a, nil
 }

@@ -74,6 +74,8 @@ type Deps struct {
 	Audit    Recorder
 	// MFA, optional, adds the second step to sign-in; nil → no MFA.
 	MFA SecondFactors
+	// Passkeys, optional, serves /auth/v1/webauthn/*; nil → passkeys off (404).
+	Passkeys Passkeys
 	// Revocations, optional, is told about every revoked session.
 	Revocations identity.RevocationPublisher
 	// Ready reports readiness for /readyz; nil means always ready.
