@@ -27,7 +27,10 @@ func (v *validator) webauthn(c *Config) {
 		return
 	}
 	if !validRPID(w.RPID) {
+		// The origins are judged against the rp id: with a wrong one their
+		// problems would only be echoes of this one.
 		v.add(p+".rp_id", "%q must be a registrable domain name (lower case, no scheme, port or path; not a public suffix or an IP address) or \"localhost\"", clip(w.RPID))
+		return
 	}
 	if w.RPDisplayName == "" || len(w.RPDisplayName) > 64 {
 		v.add(p+".rp_display_name", "must be 1 to 64 bytes")
@@ -37,7 +40,7 @@ func (v *validator) webauthn(c *Config) {
 		v.add(p+".rp_origins", "needs at least one origin when rp_id is set, e.g. https://%s", clip(w.RPID))
 		return
 	}
-	web := 0
+	web, bad := 0, 0
 	seen := map[string]int{}
 	for i, o := range w.RPOrigins {
 		op := pathIndex(p+".rp_origins", i)
@@ -49,17 +52,19 @@ func (v *validator) webauthn(c *Config) {
 		if strings.HasPrefix(o, androidOriginPrefix) {
 			h, err := base64.RawURLEncoding.DecodeString(strings.TrimPrefix(o, androidOriginPrefix))
 			if err != nil || len(h) != 32 {
+				bad++
 				v.add(op, "an Android origin is android:apk-key-hash: followed by the unpadded base64url SHA-256 of the app's signing certificate (43 characters)")
 			}
 			continue
 		}
 		if reason := webOriginProblem(o, w.RPID); reason != "" {
+			bad++
 			v.add(op, "%q %s", clip(o), reason)
 			continue
 		}
 		web++
 	}
-	if web == 0 {
+	if web == 0 && bad == 0 {
 		v.add(p+".rp_origins", "needs at least one https origin (iOS apps use https://%s)", clip(w.RPID))
 	}
 }

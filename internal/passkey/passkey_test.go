@@ -74,7 +74,7 @@ func (c *clock) Add(d time.Duration) {
 }
 
 type fixture struct {
-	t   *testing.T
+	t   testing.TB
 	db  *store.DB
 	svc *passkey.Service
 	ev  *events
@@ -82,7 +82,7 @@ type fixture struct {
 	ctx context.Context
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	db, err := store.Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "p.db"), store.Options{})
@@ -109,7 +109,7 @@ func (f *fixture) user(email string) string {
 	return id
 }
 
-func mustJSON(t *testing.T, v any) []byte {
+func mustJSON(t testing.TB, v any) []byte {
 	t.Helper()
 	b, err := json.Marshal(v)
 	if err != nil {
