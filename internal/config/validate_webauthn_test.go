@@ -41,7 +41,9 @@ func TestValidateWebAuthn(t *testing.T) {
 		{"android only", w("example.com", android), "identity.webauthn.rp_origins", "at least one https"},
 		{"bad android hash", w("example.com", "https://example.com", "android:apk-key-hash:abc"), "identity.webauthn.rp_origins[1]", "SHA-256"},
 		{"other opaque origin", w("example.com", "https://example.com", "ios:bundle-id:com.example"), "identity.webauthn.rp_origins[1]", "not an origin"},
-		{"timeout too short", func(x *WebAuthn) { *x = WebAuthn{RPID: "example.com", RPOrigins: []string{"https://example.com"}, RPDisplayName: "x", Timeout: Duration(time.Second)} }, "identity.webauthn.timeout", "at least"},
+		{"timeout too short", func(x *WebAuthn) {
+			*x = WebAuthn{RPID: "example.com", RPOrigins: []string{"https://example.com"}, RPDisplayName: "x", Timeout: Duration(time.Second)}
+		}, "identity.webauthn.timeout", "at least"},
 		{"no display name", func(x *WebAuthn) { w("example.com", "https://example.com")(x); x.RPDisplayName = "" }, "identity.webauthn.rp_display_name", "1 to 64"},
 	}
 	for _, tc := range tests {
