@@ -5,7 +5,9 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -22,6 +24,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/reqctx"
 	"github.com/gatehouse-dev/gatehouse/internal/service"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
+	"github.com/gatehouse-dev/gatehouse/internal/token"
 )
 
 // publishEvent is the audit Recorder's hook onto the monitor's bus; until
@@ -181,6 +184,7 @@ func (a *app) adminAPI() http.Handler {
 	return adminScope(adminapi.New(adminapi.Deps{
 		Sessions: a.adminSessions, Bans: a.bans, Events: events, Users: adminUsers{a}, Stats: a.mon.Load().Stats,
 		Status: a.adminStatus, Record: a.audit.Record, Services: services, Logger: a.log, Now: a.now,
+		Tokens: adminTokens{a}, RequireMFA: *a.cfg.Admin.RequireMFA, Plans: slices.Sorted(maps.Keys(a.cfg.Plans)),
 	}))
 }
 
@@ -212,6 +216,54 @@ func (u adminUsers) List(ctx context.Context, after string, limit int) ([]store.
 }
 
 func (u adminUsers) Email(x *store.User) (string, error) { return u.a.accounts.Email(x) }
+
+func (u adminUsers) Get(ctx context.Context, userID string) (*store.User, error) {
+	x, err := u.a.accounts.User(ctx, userID)
+	return x, adminErr(err)
+}
+
+func (u adminUsers) Lock(ctx context.Context, userID, by string) error {
+	return adminErr(u.a.accounts.Lock(ctx, userID, adminMeta(ctx)))
+}
+
+func (u adminUsers) Unlock(ctx context.Context, userID, by string) error {
+	return adminErr(u.a.accounts.Unlock(ctx, userID, adminMeta(ctx)))
+}
+
+func (u adminUsers) Grant(ctx context.Context, userID string, roles []string, plan, by string) error {
+	return adminErr(u.a.accounts.Grant(ctx, userID, roles, plan, adminMeta(ctx)))
+}
+
+func adminMeta(ctx context.Context) identity.Meta {
+	sc := reqctx.From(ctx)
+	return identity.Meta{RequestID: sc.RequestID, IP: sc.ClientIP, UserAgent: "gatehouse-admin"}
+}
+
+func adminErr(err error) error {
+	if errors.Is(err, identity.ErrNotFound) {
+		return adminapi.ErrNotFound
+	}
+	return err
+}
+
+// adminTokens verifies admin API Bearer tokens: a valid access token whose
+// session is still live (a logout or lock ends admin access at once).
+type adminTokens struct{ a *app }
+
+func (t adminTokens) Authenticate(ctx context.Context, tok string) (*token.Claims, error) {
+	c, err := t.a.access.Verify(tok)
+	if err != nil {
+		return nil, err
+	}
+	sess, err := t.a.db.SessionByID(ctx, c.SessionID)
+	if err != nil {
+		return nil, err
+	}
+	if sess.UserID != c.Subject || !sess.Active(t.a.now()) {
+		return nil, errors.New("session ended")
+	}
+	return c, nil
+}
 
 func (u adminUsers) Sessions(ctx context.Context, userID string) ([]store.Session, error) {
 	if _, err := u.a.accounts.User(ctx, userID); errors.Is(err, identity.ErrNotFound) {
