@@ -292,19 +292,52 @@ func (a *app) mountMonitor(mux *http.ServeMux) {
 }
 
 // dashboardLogin signs dashboard users in through the identity service, with
-// its throttling, lockout and audit events.
+// its throttling, lockout and audit events, then the second factor.
 type dashboardLogin struct{ a *app }
 
-func (d dashboardLogin) Login(ctx context.Context, email, pw, ip string) (dashboard.Account, error) {
-	u, err := d.a.accounts.Login(ctx, email, pw, identity.Meta{IP: ip, UserAgent: "gatehouse-dashboard", RequestID: reqctx.From(ctx).RequestID})
+// dashboardFactors is what dashboard sign-in needs from the MFA service.
+type dashboardFactors interface {
+	// Methods lists the user's second factors ("otp", "recovery_code", "webauthn").
+	Methods(ctx context.Context, userID string) ([]string, error)
+	// VerifyCode checks a TOTP or recovery code and returns the amr it adds.
+	VerifyCode(ctx context.Context, userID, code string, m identity.Meta) ([]string, error)
+}
+
+func (d dashboardLogin) Login(ctx context.Context, email, pw, code, ip string) (dashboard.Account, error) {
+	m := identity.Meta{IP: ip, UserAgent: "gatehouse-dashboard", RequestID: reqctx.From(ctx).RequestID}
+	u, err := d.a.accounts.Login(ctx, email, pw, m)
 	if err != nil {
 		return dashboard.Account{}, err
+	}
+	if !slices.Contains(u.Roles, dashboard.AdminRole) {
+		return dashboard.Account{}, dashboard.ErrNotAdmin
+	}
+	amr := []string{"pwd"}
+	var methods []string
+	if d.a.factors != nil {
+		if methods, err = d.a.factors.Methods(ctx, u.ID); err != nil {
+			return dashboard.Account{}, err
+		}
+	}
+	// Passkeys cannot be used from this form; a TOTP or recovery code can.
+	hasCode := slices.Contains(methods, "otp") || slices.Contains(methods, "recovery_code")
+	switch {
+	case hasCode && code == "":
+		return dashboard.Account{}, dashboard.ErrCodeRequired
+	case hasCode:
+		more, err := d.a.factors.VerifyCode(ctx, u.ID, code, m)
+		if err != nil {
+			return dashboard.Account{}, err
+		}
+		amr = append(amr, more...)
+	case *d.a.cfg.Admin.RequireMFA:
+		return dashboard.Account{}, dashboard.ErrSetupRequired
 	}
 	addr, err := d.a.accounts.Email(u)
 	if err != nil {
 		addr = email
 	}
-	d.a.audit.Record(ctx, store.Event{Type: audit.LoginSucceeded, UserID: u.ID, IP: ip, RequestID: reqctx.From(ctx).RequestID,
-		Detail: map[string]string{"amr": "pwd", "via": "dashboard"}})
+	d.a.audit.Record(ctx, store.Event{Type: audit.LoginSucceeded, UserID: u.ID, IP: ip, RequestID: m.RequestID,
+		Detail: map[string]string{"amr": strings.Join(amr, " "), "via": "dashboard"}})
 	return dashboard.Account{UserID: u.ID, Email: addr, Roles: u.Roles}, nil
 }
