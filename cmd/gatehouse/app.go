@@ -64,8 +64,8 @@ type app struct {
 	alerts        *alert.Dispatcher
 	adminSessions *adminapi.Sessions
 	// factors is the MFA service as dashboard sign-in sees it; nil: no MFA.
-	factors dashboardFactors
-	certLeaf      func() *x509.Certificate // the served certificate, set by serve
+	factors  dashboardFactors
+	certLeaf func() *x509.Certificate // the served certificate, set by serve
 
 	// Email verification and password reset (email.go); nil without smtp.
 	mailer *mailer.Mailer
