@@ -79,8 +79,8 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// 3. authorise
 	in := &st.in
 	*in = policy.Input{Method: r.Method, PathParams: params, Header: r.Header, Claims: claims, Now: start}
-	if rt.rule.Allow != nil || rt.rule.ResponseAllow != nil {
-		in.Query = r.URL.Query() // parsed only when a rule could read it
+	if r.URL.RawQuery != "" && (rt.rule.Allow != nil || rt.rule.ResponseAllow != nil) {
+		in.Query = r.URL.Query() // parsed only when a rule could read it (nil: none)
 	}
 	if d := rt.rule.Decide(r.Context(), in); !d.Allow {
 		decision = d.Reason
