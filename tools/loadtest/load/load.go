@@ -282,6 +282,24 @@ type Result struct {
 	Service hist.Histogram
 }
 
+// Add adds o's counts, histograms and elapsed time to r (a measurement
+// taken in several slices).
+func (r *Result) Add(o *Result) {
+	if r.Statuses == nil {
+		r.Statuses = map[int]uint64{}
+	}
+	r.OK += o.OK
+	r.Non2xx += o.Non2xx
+	r.Errors += o.Errors
+	r.Dropped += o.Dropped
+	for s, n := range o.Statuses {
+		r.Statuses[s] += n
+	}
+	r.Elapsed += o.Elapsed
+	r.Latency.Merge(&o.Latency)
+	r.Service.Merge(&o.Service)
+}
+
 // Throughput is 2xx answers per second.
 func (r *Result) Throughput() float64 {
 	if r.Elapsed <= 0 {
