@@ -32,8 +32,8 @@ const cacheShards = 64
 // failures are never cached. Revocation is checked separately on every request
 // (by session id), so caching never extends a revoked session.
 type Cache struct {
-	v          Verifier
-	now        func() time.Time
+	v        Verifier
+	now      func() time.Time
 	perShard int
 	shards   [cacheShards]cacheShard
 }
