@@ -57,65 +57,60 @@ func (g *Gateway) newProxy(rt *route, up *upstream) *httputil.ReverseProxy {
 // ReverseProxy has already removed hop-by-hop headers and every inbound
 // Forwarded / X-Forwarded-{For,Host,Proto} header before calling it.
 //
-// Why a new header map built in one pass instead of Del and Set on the
-// clone: the outbound request gains up to ten headers, which grows the
-// clone's map past its small-map size on every request; one pass over the
-// inbound names decides each one without re-canonicalising it, and every
-// value we set shares one backing array.
+// Why map operations instead of Del and Set: one pass over the inbound names
+// decides each one without re-canonicalising it, our keys are canonical
+// already, and every value we set shares one backing array.
 func rewrite(pr *httputil.ProxyRequest, rt *route, up *upstream) {
 	pr.SetURL(up.url)
-	in := pr.Out.Header
+	out := pr.Out.Header // the clone of the inbound header
 	sc := reqctx.From(pr.In.Context())
 	c := sc.Claims
 	dropAE := rt.rule.ResponseAllow != nil || rt.prot != nil && rt.prot.ReadsResponseBody()
-	out := make(http.Header, len(in)+outboundHeaders)
-	for k, v := range in {
+	for k := range out {
 		// Inbound Gatehouse-* headers are the client's words, not ours: an
 		// upstream that trusts Gatehouse-User-Id must only ever see the value we
 		// set. The same for every X-Forwarded-* (ReverseProxy removes only -For,
 		// -Host and -Proto; -Prefix and -Port steer URL building in many
 		// frameworks) and the other client-IP headers proxies set.
-		if strippedHeader(k) {
-			continue
-		}
-		switch k {
-		case "Authorization":
+		switch {
+		case strippedHeader(k):
+			delete(out, k)
+		case k == "Authorization" && !rt.forwardAuth:
 			// The upstream gets identity headers instead; a forwarded token
 			// could be replayed by (or leak from) a backend that never needed it.
-			if !rt.forwardAuth {
-				continue
-			}
-		case "Accept-Encoding":
+			delete(out, k)
+		case k == "Accept-Encoding" && dropAE:
 			// The response rule or filter must read the body: ask for it
 			// uncompressed.
-			if dropAE {
-				continue
-			}
-		case "X-Request-Id":
-			continue // set below
+			delete(out, k)
 		}
-		out[k] = v
 	}
-	vals := make([]string, outboundHeaders)
-	set := func(i int, k, v string) { vals[i] = v; out[k] = vals[i : i+1 : i+1] }
+	n := forwardingHeaders
 	if c != nil {
-		set(0, "Gatehouse-User-Id", c.Subject)
-		set(1, "Gatehouse-Session-Id", c.SessionID)
-		set(2, "Gatehouse-Roles", strings.Join(c.Roles, ","))
-		set(3, "Gatehouse-Plan", c.Plan)
-		set(4, "Gatehouse-Auth-Methods", strings.Join(c.AMR, ","))
+		n += identityHeaders
 	}
+	vals := make([]string, n)
+	set := func(i int, k, v string) { vals[i] = v; out[k] = vals[i : i+1 : i+1] }
 	// Forwarding headers are rebuilt from what we know, never passed through.
-	set(5, "X-Forwarded-For", sc.ClientIP)
-	set(6, "X-Forwarded-Host", pr.In.Host)
-	set(7, "X-Forwarded-Proto", "https")
-	set(8, "Forwarded", forwarded(sc.ClientIP, pr.In.Host))
-	set(9, "X-Request-Id", sc.RequestID)
-	pr.Out.Header = out
+	set(0, "X-Forwarded-For", sc.ClientIP)
+	set(1, "X-Forwarded-Host", pr.In.Host)
+	set(2, "X-Forwarded-Proto", "https")
+	set(3, "Forwarded", forwarded(sc.ClientIP, pr.In.Host))
+	set(4, "X-Request-Id", sc.RequestID)
+	if c != nil {
+		set(5, "Gatehouse-User-Id", c.Subject)
+		set(6, "Gatehouse-Session-Id", c.SessionID)
+		set(7, "Gatehouse-Roles", strings.Join(c.Roles, ","))
+		set(8, "Gatehouse-Plan", c.Plan)
+		set(9, "Gatehouse-Auth-Methods", strings.Join(c.AMR, ","))
+	}
 }
 
-// outboundHeaders is how many headers rewrite may set.
-const outboundHeaders = 10
+// The headers rewrite sets: always, and for an authenticated caller.
+const (
+	forwardingHeaders = 5
+	identityHeaders   = 5
+)
 
 // strippedHeader reports whether an inbound header name is one the upstream
 // must never receive from the client: Gatehouse-*, X-Forwarded-*, and the
