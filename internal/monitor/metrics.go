@@ -46,7 +46,7 @@ type limitKey struct {
 
 // maxCachedChildren bounds each resolved-children map; label sets beyond it
 // (a route table of thousands of routes, say) take the WithLabelValues path.
-const maxCachedChildren = 4096
+const maxCachedChildren = 1024
 
 // CacheStats reports verified-token cache hits and misses.
 type CacheStats interface {
