@@ -34,6 +34,10 @@ func addRoutes(mux *http.ServeMux, d *Deps) {
 		r.handle("GET", "/auth/v1/webauthn/credentials", authResponse(auth(handleWebAuthnCredentials(d, ew))))
 		r.handle("DELETE", "/auth/v1/webauthn/credentials/{id}", authResponse(auth(handleWebAuthnDeleteCredential(d, ew))))
 	}
+	r.handle("POST", "/auth/v1/email/verify/send", authResponse(handleVerifySend(d, ew)))
+	r.handle("POST", "/auth/v1/email/verify", authResponse(handleVerify(d, ew)))
+	r.handle("POST", "/auth/v1/password/forgot", authResponse(handleForgot(d, ew)))
+	r.handle("POST", "/auth/v1/password/reset", authResponse(handleReset(d, ew)))
 	r.finish()
 	mux.Handle("/auth/v1/", authResponse(notFound(ew)))
 
