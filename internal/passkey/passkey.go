@@ -438,6 +438,9 @@ func (s *Service) BeginMFA(ctx context.Context, mfaToken string) (*protocol.Cred
 		return nil, ErrInvalidMFAToken
 	}
 	u, err := s.users.User(ctx, code.UserID)
+	if errors.Is(err, identity.ErrNotFound) || errors.Is(err, store.ErrNotFound) {
+		return nil, ErrInvalidMFAToken
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -522,6 +525,9 @@ func (s *Service) VerifyMFAAssertion(ctx context.Context, userID string, asserti
 		return err
 	}
 	u, err := s.users.User(ctx, userID)
+	if errors.Is(err, identity.ErrNotFound) || errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("%w: unknown user", ErrRejected)
+	}
 	if err != nil {
 		return err
 	}
