@@ -84,8 +84,14 @@ type fixture struct {
 
 func newFixture(t testing.TB) *fixture {
 	t.Helper()
+	return newFixtureOn(t, "sqlite://"+filepath.Join(t.TempDir(), "p.db"))
+}
+
+// newFixtureOn is a fixture over the store at url.
+func newFixtureOn(t testing.TB, url string) *fixture {
+	t.Helper()
 	ctx := context.Background()
-	db, err := store.Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "p.db"), store.Options{})
+	db, err := store.Open(ctx, url, store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,7 +165,10 @@ func (f *fixture) signCount(id string) int64 {
 
 func TestRegisterAndDiscoverableLogin(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t)
+	testRegisterAndDiscoverableLogin(t, newFixture(t))
+}
+
+func testRegisterAndDiscoverableLogin(t *testing.T, f *fixture) {
 	uid := f.user("ann@example.com")
 	a := passkeytest.New(rpID, origin)
 	cred := f.register(a, uid)
@@ -225,7 +234,10 @@ func TestRegisterAndDiscoverableLogin(t *testing.T) {
 // A synced passkey reports counter 0 on every use: allowed while both are 0.
 func TestZeroCounterAllowed(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t)
+	testZeroCounterAllowed(t, newFixture(t))
+}
+
+func testZeroCounterAllowed(t *testing.T, f *fixture) {
 	uid := f.user("zed@example.com")
 	a := passkeytest.New(rpID, origin)
 	a.Flags |= passkeytest.FlagBE | passkeytest.FlagBS
@@ -245,7 +257,10 @@ func TestZeroCounterAllowed(t *testing.T) {
 
 func TestLoginRefused(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t)
+	testLoginRefused(t, newFixture(t))
+}
+
+func testLoginRefused(t *testing.T, f *fixture) {
 	uid := f.user("bob@example.com")
 	a := passkeytest.New(rpID, origin)
 	cred := f.register(a, uid)
@@ -347,7 +362,10 @@ func TestLoginRefused(t *testing.T) {
 
 func TestReplayAndExpiry(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t)
+	testReplayAndExpiry(t, newFixture(t))
+}
+
+func testReplayAndExpiry(t *testing.T, f *fixture) {
 	uid := f.user("cat@example.com")
 	a := passkeytest.New(rpID, origin)
 	cred := f.register(a, uid)
@@ -404,7 +422,10 @@ func TestReplayAndExpiry(t *testing.T) {
 
 func TestRegistrationRefused(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t)
+	testRegistrationRefused(t, newFixture(t))
+}
+
+func testRegistrationRefused(t *testing.T, f *fixture) {
 	uid := f.user("dan@example.com")
 	other := f.user("fay@example.com")
 	a := passkeytest.New(rpID, origin)
@@ -540,7 +561,10 @@ func TestMalformed(t *testing.T) {
 
 func TestMFA(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t)
+	testMFA(t, newFixture(t))
+}
+
+func testMFA(t *testing.T, f *fixture) {
 	uid := f.user("hal@example.com")
 	other := f.user("ivy@example.com")
 	a := passkeytest.New(rpID, origin)
@@ -621,7 +645,10 @@ func TestMFA(t *testing.T) {
 
 func TestLockedAndDelete(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t)
+	testLockedAndDelete(t, newFixture(t))
+}
+
+func testLockedAndDelete(t *testing.T, f *fixture) {
 	uid := f.user("kim@example.com")
 	other := f.user("lee@example.com")
 	a := passkeytest.New(rpID, origin)
