@@ -22,6 +22,15 @@ const (
 	SessionRevoked     = "session_revoked"
 	KeyRotated         = "key_rotated"
 	RolesChanged       = "roles_changed"
+	// Second factors (internal/mfa). Details name the method, the step
+	// ("during") and a reason; never a code, secret or mfa_token.
+	MFAEnrolled              = "mfa_enrolled"  // a TOTP enrolment started (secret issued, not active yet)
+	MFAConfirmed             = "mfa_confirmed" // TOTP activated, recovery codes issued
+	MFADisabled              = "mfa_disabled"
+	RecoveryCodesRegenerated = "recovery_codes_regenerated"
+	RecoveryCodeUsed         = "recovery_code_used"
+	MFAFailed                = "mfa_failed" // wrong, replayed or expired factor, bad mfa_token, throttled
+	MFASucceeded             = "mfa_succeeded"
 	// Request and response protection (internal/protect through the gateway).
 	RequestBlocked  = "request_blocked"  // schema, mass assignment, JSON limits or WAF refused a request
 	RequestFlagged  = "request_flagged"  // a report-only check matched
