@@ -19,6 +19,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/envelope"
 	"github.com/gatehouse-dev/gatehouse/internal/identity"
 	"github.com/gatehouse-dev/gatehouse/internal/keys"
+	"github.com/gatehouse-dev/gatehouse/internal/mfa"
 	"github.com/gatehouse-dev/gatehouse/internal/monitor"
 	"github.com/gatehouse-dev/gatehouse/internal/password"
 	"github.com/gatehouse-dev/gatehouse/internal/policy"
@@ -42,6 +43,7 @@ type app struct {
 	ring     *keys.Ring
 	audit    *audit.Recorder
 	accounts *identity.Service
+	mfa      *mfa.Service
 	families *token.Families
 	access   *token.Access
 	now      func() time.Time
@@ -214,6 +216,11 @@ func openApp(ctx context.Context, cfg *config.Config, log *slog.Logger, getenv f
 		Now:              o.now,
 		Logger:           log,
 		Revocations:      a.revoked,
+	})
+	mc := cfg.Identity.MFA
+	a.mfa = mfa.New(db, db, a.sealer, a.audit, mfa.Options{
+		Issuer: mc.TOTPIssuer, TokenTTL: mc.TokenTTL.D(), MaxAttempts: mc.MaxAttempts,
+		UserFailures: mc.UserFailures, Window: mc.Window.D(), Passkeys: db, Now: o.now, Logger: log,
 	})
 	ok = true
 	return a, nil

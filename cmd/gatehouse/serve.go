@@ -115,6 +115,8 @@ func (a *app) serve(ctx context.Context, e env, onListen func(addr string)) erro
 		Revocations:          a.revoked,
 		Logger:               a.log,
 		Accounts:             a.accounts,
+		MFA:                  a.mfa,
+		MFAFactors:           a.mfa,
 		Families:             a.families,
 		Access:               a.access,
 		Sessions:             a.db,

@@ -81,6 +81,13 @@ func Default() Config {
 				Window:          Duration(15 * time.Minute),
 			},
 			DefaultPlan: "free",
+			MFA: MFA{
+				TOTPIssuer:   "Gatehouse",
+				TokenTTL:     Duration(5 * time.Minute),
+				MaxAttempts:  5,
+				UserFailures: 10,
+				Window:       Duration(15 * time.Minute),
+			},
 		},
 		Audit: Audit{
 			Log:       ptr(true),

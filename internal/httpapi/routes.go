@@ -26,6 +26,13 @@ func addRoutes(mux *http.ServeMux, d *Deps) {
 	r.handle("GET", "/auth/v1/sessions", authResponse(auth(handleSessions(d, ew))))
 	r.handle("DELETE", "/auth/v1/sessions/{id}", authResponse(auth(handleDeleteSession(d, ew))))
 	r.handle("GET", "/auth/v1/user", authResponse(auth(handleUser(d, ew))))
+	if d.MFAFactors != nil {
+		r.handle("GET", "/auth/v1/mfa", authResponse(auth(handleMFAStatus(d, ew))))
+		r.handle("POST", "/auth/v1/mfa/totp", authResponse(auth(handleTOTPEnrol(d, ew))))
+		r.handle("DELETE", "/auth/v1/mfa/totp", authResponse(auth(handleTOTPDisable(d, ew))))
+		r.handle("POST", "/auth/v1/mfa/totp/confirm", authResponse(auth(handleTOTPConfirm(d, ew))))
+		r.handle("POST", "/auth/v1/mfa/recovery-codes", authResponse(auth(handleRecoveryCodes(d, ew))))
+	}
 	r.finish()
 	mux.Handle("/auth/v1/", authResponse(notFound(ew)))
 
