@@ -65,8 +65,8 @@ type app struct {
 	alerts        *alert.Dispatcher
 	adminSessions *adminapi.Sessions
 	// factors is the MFA service as dashboard sign-in sees it; nil: no MFA.
-	factors dashboardFactors
-	certLeaf      func() *x509.Certificate // the served certificate, set by serve
+	factors  dashboardFactors
+	certLeaf func() *x509.Certificate // the served certificate, set by serve
 }
 
 type appOptions struct {
@@ -224,6 +224,7 @@ func openApp(ctx context.Context, cfg *config.Config, log *slog.Logger, getenv f
 		Issuer: mc.TOTPIssuer, TokenTTL: mc.TokenTTL.D(), MaxAttempts: mc.MaxAttempts,
 		UserFailures: mc.UserFailures, Window: mc.Window.D(), Passkeys: db, Now: o.now, Logger: log,
 	})
+	a.factors = a.mfa
 	ok = true
 	return a, nil
 }

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/pquerna/otp/totp"
@@ -507,6 +508,26 @@ func (s *Service) Redeem(ctx context.Context, mfaToken string, p Proof, m identi
 		}
 	}
 	return &Redeemed{UserID: c.UserID, AMR: amr}, nil
+}
+
+// VerifyCode checks one code typed into a field that takes either kind (the
+// dashboard's sign-in form): six digits are a TOTP code, anything else a
+// recovery code. It returns the amr values the code adds ("otp" and "mfa", or
+// "mfa"), and counts against the user's failure throttle like every check.
+func (s *Service) VerifyCode(ctx context.Context, userID, code string, m identity.Meta) ([]string, error) {
+	code = strings.TrimSpace(code)
+	if code == "" {
+		return nil, ErrProof
+	}
+	p := Proof{RecoveryCode: code}
+	if len(code) == AppParams.Digits.Length() && digits(code) {
+		p = Proof{Code: code}
+	}
+	proved, err := s.check(ctx, userID, p, "verify", m)
+	if err != nil {
+		return nil, err
+	}
+	return append(proved, "mfa"), nil
 }
 
 // hit counts a second-factor attempt against the user. Why per user and not

@@ -457,3 +457,28 @@ func TestNoSecretsInEvents(t *testing.T) {
 		}
 	}
 }
+
+func TestVerifyCode(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, Options{})
+	f.enrol(t)
+	ctx := t.Context()
+	for _, tc := range []struct {
+		name string
+		code string
+		amr  string
+		err  error
+	}{
+		{"empty", "  ", "", ErrProof},
+		{"totp", f.clk.code(t, f.sec, 0), "otp mfa", nil},
+		{"totp replayed", f.clk.code(t, f.sec, 0), "", ErrInvalidCode},
+		{"recovery code", " " + strings.ToUpper(f.codes[0]) + " ", "mfa", nil},
+		{"recovery code reused", f.codes[0], "", ErrInvalidCode},
+		{"garbage", "hello", "", ErrInvalidCode},
+	} {
+		amr, err := f.svc.VerifyCode(ctx, f.user, tc.code, f.m)
+		if !errors.Is(err, tc.err) || strings.Join(amr, " ") != tc.amr {
+			t.Errorf("%s: %v, %v; want %q, %v", tc.name, amr, err, tc.amr, tc.err)
+		}
+	}
+}
