@@ -69,3 +69,28 @@ func TestHashRecoveryCodeBindsUser(t *testing.T) {
 		t.Fatal("hash does not depend on the user")
 	}
 }
+
+func FuzzNormalizeRecoveryCode(f *testing.F) {
+	f.Add("abcd-2345-efgh-ijkl") // canonical shape
+	f.Add("ABCD 2345 EFGH IJK1") // upper case, spaces, 1 for l
+	f.Add("abcd-2345-efgh-ijk")  // one short
+	f.Add("ａｂｃｄ-2345-efgh-ijkl") // full-width letters
+	f.Add("\x00\xff")
+	f.Fuzz(func(t *testing.T, in string) {
+		out, err := NormalizeRecoveryCode(in)
+		if err != nil {
+			return
+		}
+		if len(out) != 16 {
+			t.Fatalf("%q → %q", in, out)
+		}
+		for _, c := range out {
+			if !(c >= 'a' && c <= 'z' || c >= '2' && c <= '7') {
+				t.Fatalf("%q → %q has %q", in, out, c)
+			}
+		}
+		if again, err := NormalizeRecoveryCode(out); err != nil || again != out {
+			t.Fatalf("not idempotent: %q → %q → %q %v", in, out, again, err)
+		}
+	})
+}
