@@ -1,7 +1,10 @@
 package main
 
 import (
+	"bytes"
+	"encoding/base32"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -432,6 +435,26 @@ func TestMFABadInput(t *testing.T) {
 	}
 	clk.Advance(15*time.Minute + time.Second)
 	wantStatus(t, mfaGrant(t, s, "mfa_token", mfaToken(t, s, carol.email), "otp", code(0)), http.StatusOK)
+
+	// At rest: the secret sealed, recovery codes and mfa_tokens only hashed.
+	raw, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok = mfaToken(t, s, carol.email)
+	dump := strings.Join(slices.Concat(slices.Collect(maps.Values(mfaSnapshot(t, view)))...), "\n")
+	for _, plain := range []string{secret, tok, fresh[1].(string), strings.ReplaceAll(fresh[1].(string), "-", "")} {
+		if strings.Contains(dump, plain) {
+			t.Errorf("a secret is stored in plaintext")
+		}
+	}
+	var sealed []byte
+	if err := view.db.QueryRow(`SELECT sealed FROM user_secrets WHERE kind = 'totp' AND purpose = 'totp_secret'`).Scan(&sealed); err != nil {
+		t.Fatal(err)
+	}
+	if len(sealed) < len(raw) || bytes.Contains(sealed, raw) {
+		t.Errorf("the TOTP secret is not sealed")
+	}
 
 	// No code, secret or token ever reached the log.
 	logs := s.stderr.String()
