@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -15,6 +16,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/audit"
 	"github.com/gatehouse-dev/gatehouse/internal/identity"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
+	"github.com/google/uuid"
 )
 
 // fakeSealer "seals" by prefixing purpose and aad, and refuses to open a value
@@ -84,19 +86,35 @@ type fixture struct {
 
 var t0 = time.Unix(1_800_000_000, 0).UTC() // the start of a time step
 
+// mkFixture makes a fixture on one store backend.
+type mkFixture func(t *testing.T, opts Options) *fixture
+
+// newFixture is a fixture on a fresh SQLite database.
 func newFixture(t *testing.T, opts Options) *fixture {
 	t.Helper()
-	ctx := t.Context()
-	db, err := store.Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "m.db"), store.Options{})
+	return fixtureOn(t, "sqlite://"+filepath.Join(t.TempDir(), "m.db"), opts)
+}
+
+// newUser creates a user with a unique id (the PostgreSQL database is shared).
+func newUser(t *testing.T, db *store.DB) string {
+	t.Helper()
+	id := uuid.NewString()
+	if err := db.CreateUser(t.Context(), &store.User{ID: id, EmailIndex: []byte(id), EmailSealed: []byte("e"), Plan: "free", CreatedAt: t0, UpdatedAt: t0}); err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+func fixtureOn(t *testing.T, url string, opts Options) *fixture {
+	t.Helper()
+	db, err := store.Open(t.Context(), url, store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	f := &fixture{db: db, ev: &events{}, clk: &clock{}, user: "u1", m: identity.Meta{IP: "192.0.2.1", RequestID: "r1"}}
+	f := &fixture{db: db, ev: &events{}, clk: &clock{}, m: identity.Meta{IP: "192.0.2.1", RequestID: "r1"}}
 	f.clk.Set(t0)
-	if err := db.CreateUser(ctx, &store.User{ID: f.user, EmailIndex: []byte("i1"), EmailSealed: []byte("e"), Plan: "free", CreatedAt: t0, UpdatedAt: t0}); err != nil {
-		t.Fatal(err)
-	}
+	f.user = newUser(t, db)
 	opts.Now = f.clk.Now
 	opts.Passkeys = db
 	f.svc = New(db, db, fakeSealer{}, f.ev, opts)
@@ -156,7 +174,7 @@ func TestEnrolConfirm(t *testing.T) {
 		t.Fatalf("methods while pending: %v", m)
 	}
 	ps, err := f.db.UserSecret(ctx, f.user, SecretTOTPPending)
-	if err != nil || bytes.Contains(ps.Sealed, []byte(e.Secret)) || !bytes.HasPrefix(ps.Sealed, []byte("totp_secret|user_secrets|sealed|u1/totp_pending|")) {
+	if err != nil || bytes.Contains(ps.Sealed, []byte(e.Secret)) || !bytes.HasPrefix(ps.Sealed, []byte("totp_secret|user_secrets|sealed|"+f.user+"/totp_pending|")) {
 		t.Fatalf("pending secret: %v", err)
 	}
 	// Wrong code: refused, nothing changes.
@@ -206,6 +224,10 @@ func TestEnrolmentExpires(t *testing.T) {
 
 func TestRedeemTOTP(t *testing.T) {
 	t.Parallel()
+	testRedeemTOTP(t, newFixture)
+}
+
+func testRedeemTOTP(t *testing.T, newFixture mkFixture) {
 	f := newFixture(t, Options{})
 	f.enrol(t)
 	ctx := t.Context()
@@ -245,6 +267,10 @@ func TestRedeemTOTP(t *testing.T) {
 
 func TestRedeemToken(t *testing.T) {
 	t.Parallel()
+	testRedeemToken(t, newFixture)
+}
+
+func testRedeemToken(t *testing.T, newFixture mkFixture) {
 	f := newFixture(t, Options{UserFailures: 100})
 	f.enrol(t)
 	ctx := t.Context()
@@ -294,6 +320,10 @@ func TestRedeemToken(t *testing.T) {
 
 func TestRecoveryCodeSingleUse(t *testing.T) {
 	t.Parallel()
+	testRecoveryCodeSingleUse(t, newFixture)
+}
+
+func testRecoveryCodeSingleUse(t *testing.T, newFixture mkFixture) {
 	f := newFixture(t, Options{})
 	f.enrol(t)
 	ctx := t.Context()
@@ -315,10 +345,7 @@ func TestRecoveryCodeSingleUse(t *testing.T) {
 		t.Fatalf("remaining %d", st.RecoveryCodes)
 	}
 	// Another user's codes are not this user's.
-	if err := f.db.CreateUser(ctx, &store.User{ID: "u2", EmailIndex: []byte("i2"), EmailSealed: []byte("e"), Plan: "free", CreatedAt: t0, UpdatedAt: t0}); err != nil {
-		t.Fatal(err)
-	}
-	tok, _, _ := f.svc.Challenge(ctx, "u2", []string{"pwd"}, f.m)
+	tok, _, _ := f.svc.Challenge(ctx, newUser(t, f.db), []string{"pwd"}, f.m)
 	if _, err := f.svc.Redeem(ctx, tok, Proof{RecoveryCode: f.codes[4]}, f.m); !errors.Is(err, ErrInvalidCode) {
 		t.Fatalf("another user's code: %v", err)
 	}
@@ -340,6 +367,10 @@ func TestRecoveryCodeSingleUse(t *testing.T) {
 
 func TestUserThrottle(t *testing.T) {
 	t.Parallel()
+	testUserThrottle(t, newFixture)
+}
+
+func testUserThrottle(t *testing.T, newFixture mkFixture) {
 	f := newFixture(t, Options{UserFailures: 3, Window: time.Minute})
 	f.enrol(t)
 	ctx := t.Context()
@@ -364,6 +395,10 @@ func TestUserThrottle(t *testing.T) {
 
 func TestParallelSameCode(t *testing.T) {
 	t.Parallel()
+	testParallelSameCode(t, newFixture)
+}
+
+func testParallelSameCode(t *testing.T, newFixture mkFixture) {
 	f := newFixture(t, Options{UserFailures: 100})
 	f.enrol(t)
 	code := f.clk.code(t, f.sec, 0)
@@ -388,6 +423,10 @@ func TestParallelSameCode(t *testing.T) {
 
 func TestDisable(t *testing.T) {
 	t.Parallel()
+	testDisable(t, newFixture)
+}
+
+func testDisable(t *testing.T, newFixture mkFixture) {
 	f := newFixture(t, Options{})
 	ctx := t.Context()
 	if err := f.svc.DisableTOTP(ctx, f.user, Proof{Code: "123456"}, f.m); !errors.Is(err, ErrNotEnrolled) {
@@ -480,5 +519,22 @@ func TestVerifyCode(t *testing.T) {
 		if !errors.Is(err, tc.err) || strings.Join(amr, " ") != tc.amr {
 			t.Errorf("%s: %v, %v; want %q, %v", tc.name, amr, err, tc.amr, tc.err)
 		}
+	}
+}
+
+// TestPostgres runs the store-dependent cases against PostgreSQL when
+// GATEHOUSE_TEST_POSTGRES_URL is set (atomic attempts, counters and single
+// use are the store's; they must hold on both backends).
+func TestPostgres(t *testing.T) {
+	url := os.Getenv("GATEHOUSE_TEST_POSTGRES_URL")
+	if url == "" {
+		t.Skip("GATEHOUSE_TEST_POSTGRES_URL is not set")
+	}
+	mk := func(t *testing.T, opts Options) *fixture { return fixtureOn(t, url, opts) }
+	for name, run := range map[string]func(*testing.T, mkFixture){
+		"redeem totp": testRedeemTOTP, "redeem token": testRedeemToken, "recovery code": testRecoveryCodeSingleUse,
+		"user throttle": testUserThrottle, "parallel same code": testParallelSameCode, "disable": testDisable,
+	} {
+		t.Run(name, func(t *testing.T) { run(t, mk) })
 	}
 }
