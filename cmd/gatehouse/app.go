@@ -19,6 +19,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/envelope"
 	"github.com/gatehouse-dev/gatehouse/internal/identity"
 	"github.com/gatehouse-dev/gatehouse/internal/keys"
+	"github.com/gatehouse-dev/gatehouse/internal/mailer"
 	"github.com/gatehouse-dev/gatehouse/internal/mfa"
 	"github.com/gatehouse-dev/gatehouse/internal/monitor"
 	"github.com/gatehouse-dev/gatehouse/internal/password"
@@ -67,6 +68,10 @@ type app struct {
 	// factors is the MFA service as dashboard sign-in sees it; nil: no MFA.
 	factors  dashboardFactors
 	certLeaf func() *x509.Certificate // the served certificate, set by serve
+
+	// Email verification and password reset (email.go); nil without smtp.
+	mailer *mailer.Mailer
+	email  *identity.EmailFlows
 }
 
 type appOptions struct {
@@ -225,6 +230,9 @@ func openApp(ctx context.Context, cfg *config.Config, log *slog.Logger, getenv f
 		UserFailures: mc.UserFailures, Window: mc.Window.D(), Passkeys: db, Now: o.now, Logger: log,
 	})
 	a.factors = a.mfa
+	if err := a.openEmail(getenv); err != nil {
+		return nil, err
+	}
 	ok = true
 	return a, nil
 }

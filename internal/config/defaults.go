@@ -88,6 +88,11 @@ func Default() Config {
 				UserFailures: 10,
 				Window:       Duration(15 * time.Minute),
 			},
+			Email: IdentityEmail{
+				CodeTTL:        Duration(15 * time.Minute),
+				SendPerAddress: "3/h",
+				SendPerIP:      "20/h",
+			},
 		},
 		Audit: Audit{
 			Log:       ptr(true),
@@ -96,6 +101,7 @@ func Default() Config {
 		},
 		Log:     Log{Level: "info", Format: "json"},
 		Monitor: defaultMonitor(),
+		SMTP:    SMTP{Port: 587, TLS: "starttls", Timeout: Duration(15 * time.Second)},
 		Limits: Limits{
 			PerIP:        "100/s",
 			OnStoreError: "local",

@@ -33,6 +33,10 @@ func addRoutes(mux *http.ServeMux, d *Deps) {
 		r.handle("POST", "/auth/v1/mfa/totp/confirm", authResponse(auth(handleTOTPConfirm(d, ew))))
 		r.handle("POST", "/auth/v1/mfa/recovery-codes", authResponse(auth(handleRecoveryCodes(d, ew))))
 	}
+	r.handle("POST", "/auth/v1/email/verify/send", authResponse(handleVerifySend(d, ew)))
+	r.handle("POST", "/auth/v1/email/verify", authResponse(handleVerify(d, ew)))
+	r.handle("POST", "/auth/v1/password/forgot", authResponse(handleForgot(d, ew)))
+	r.handle("POST", "/auth/v1/password/reset", authResponse(handleReset(d, ew)))
 	r.finish()
 	mux.Handle("/auth/v1/", authResponse(notFound(ew)))
 
