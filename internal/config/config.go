@@ -195,6 +195,8 @@ type Identity struct {
 	SignupDisabled bool `yaml:"signup_disabled"`
 	// RequireVerifiedEmail blocks token issuance until the email is verified.
 	RequireVerifiedEmail bool `yaml:"require_verified_email"`
+	// OIDC is social login through OpenID Connect providers (oidc.go).
+	OIDC OIDC `yaml:"oidc"`
 }
 
 // Password is the NIST SP 800-63B password policy and the argon2id cost.
