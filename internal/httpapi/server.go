@@ -74,6 +74,8 @@ type Deps struct {
 	Audit    Recorder
 	// MFA, optional, adds the second step to sign-in; nil → no MFA.
 	MFA SecondFactors
+	// Social, optional, runs sign-in through OIDC providers; nil → /auth/v1/oidc/* is 404.
+	Social SocialLogin
 	// Revocations, optional, is told about every revoked session.
 	Revocations identity.RevocationPublisher
 	// Ready reports readiness for /readyz; nil means always ready.
