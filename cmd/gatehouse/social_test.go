@@ -218,6 +218,18 @@ func wantAppError(t testing.TB, s *socialServer, r *response, redirectURI, code,
 	}
 }
 
+// wantFailReason: the newest social_login_failed event gives reason.
+func (s *socialServer) wantFailReason(t testing.TB, reason string) {
+	t.Helper()
+	var detail string
+	if err := s.view.db.QueryRow("SELECT detail FROM events WHERE type = 'social_login_failed' ORDER BY rowid DESC LIMIT 1").Scan(&detail); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(detail, `"reason":"`+reason+`"`) {
+		t.Fatalf("last social_login_failed detail %s, want reason %s", detail, reason)
+	}
+}
+
 func amr(t testing.TB, access string) []string {
 	t.Helper()
 	_, c := jwtParts(t, access)
@@ -338,6 +350,7 @@ func TestSocialLogin(t *testing.T) {
 		cb := location(t, s.follow(t, f.provider.String()))
 		r := s.follow(t, cb.String())
 		wantAppError(t, s, r, appRedirect, "access_denied", f.state)
+		s.wantFailReason(t, "unverified_email_conflict")
 		wantCounts(t, s.counts(t), counts{before.users, before.identities, before.sessions, before.states + 1, before.codes})
 		if n := s.count(t, "SELECT COUNT(*) FROM user_identities WHERE subject = 'sub-mallory'"); n != 0 {
 			t.Fatalf("%d links for the unverified sign-in", n)
@@ -427,7 +440,9 @@ func TestSocialLogin(t *testing.T) {
 		if app.Query().Get("state") != f.state {
 			t.Fatalf("app redirect %s", app)
 		}
-		wantCounts(t, s.counts(t), counts{before.users, before.identities, before.sessions, before.states, before.codes + 1})
+		if after := s.counts(t); after.codes != before.codes+1 || after.sessions != before.sessions || after.states != before.states {
+			t.Fatalf("rows %+v after the genuine callback, before %+v", after, before)
+		}
 		t.Run("replayed state", func(t *testing.T) {
 			before := s.counts(t)
 			wantSocialProblem(t, s.follow(t, cb.String()), http.StatusBadRequest, "state")
@@ -445,6 +460,7 @@ func TestSocialLogin(t *testing.T) {
 			u := s.issuer + "/auth/v1/oidc/mock/callback?" + url.Values{"state": {f.provider.Query().Get("state")}, "error": {"access_denied"}, "error_description": {"<script>"}}.Encode()
 			before := s.counts(t)
 			wantAppError(t, s, s.follow(t, u), appRedirect, "access_denied", f.state)
+			s.wantFailReason(t, "provider_error")
 			wantCounts(t, s.counts(t), before)
 		})
 		t.Run("issuer mix-up", func(t *testing.T) {
@@ -452,6 +468,20 @@ func TestSocialLogin(t *testing.T) {
 			u := s.issuer + "/auth/v1/oidc/mock/callback?" + url.Values{"state": {f.provider.Query().Get("state")}, "code": {"x"}, "iss": {"https://evil.example"}}.Encode()
 			before := s.counts(t)
 			wantAppError(t, s, s.follow(t, u), appRedirect, "access_denied", f.state)
+			s.wantFailReason(t, "issuer_mismatch")
+			wantCounts(t, s.counts(t), before)
+		})
+		t.Run("expired ID token", func(t *testing.T) {
+			// The provider's clock is 20 minutes behind: its ID token
+			// (10 minute lifetime) has expired on arrival.
+			s.op.FastForward(-20 * time.Minute)
+			defer s.op.FastForward(20 * time.Minute)
+			f := s.toProvider(t, appRedirect)
+			s.op.QueueUser(&mockoidc.MockUser{Subject: "sub-late", Email: "late@example.com", EmailVerified: true})
+			cb := location(t, s.follow(t, f.provider.String()))
+			before := s.counts(t)
+			wantAppError(t, s, s.follow(t, cb.String()), appRedirect, "access_denied", f.state)
+			s.wantFailReason(t, "id_token_invalid")
 			wantCounts(t, s.counts(t), before)
 		})
 		t.Run("locked account", func(t *testing.T) {
@@ -472,6 +502,7 @@ func TestSocialLogin(t *testing.T) {
 			cb := location(t, s.follow(t, f.provider.String()))
 			before := s.counts(t)
 			wantAppError(t, s, s.follow(t, cb.String()), appRedirect, "access_denied", f.state)
+			s.wantFailReason(t, "locked")
 			after := s.counts(t)
 			if after.sessions != before.sessions || after.codes != before.codes || after.users != before.users {
 				t.Fatalf("rows %+v after a locked sign-in, before %+v", after, before)
@@ -496,6 +527,7 @@ func TestSocialLogin(t *testing.T) {
 			code, v := fresh()
 			before := s.counts(t)
 			wantGrant(t, s.redeem(t, code, "com.example.app:/other", v), http.StatusBadRequest, "invalid_grant")
+			s.wantFailReason(t, "redirect_uri_mismatch")
 			wantGrant(t, s.redeem(t, code, appRedirect, v), http.StatusBadRequest, "invalid_grant")
 			wantCounts(t, s.counts(t), before)
 		})
@@ -503,6 +535,7 @@ func TestSocialLogin(t *testing.T) {
 			code, v := fresh()
 			before := s.counts(t)
 			wantGrant(t, s.redeem(t, code, appRedirect, newVerifier(t)), http.StatusBadRequest, "invalid_grant")
+			s.wantFailReason(t, "code_verifier_mismatch")
 			wantGrant(t, s.redeem(t, code, appRedirect, v), http.StatusBadRequest, "invalid_grant")
 			wantCounts(t, s.counts(t), before)
 		})
