@@ -62,6 +62,8 @@ type app struct {
 	mon           atomic.Pointer[monitor.Monitor]
 	alerts        *alert.Dispatcher
 	adminSessions *adminapi.Sessions
+	// factors is the MFA service as dashboard sign-in sees it; nil: no MFA.
+	factors dashboardFactors
 	certLeaf      func() *x509.Certificate // the served certificate, set by serve
 }
 

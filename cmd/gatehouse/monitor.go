@@ -5,7 +5,9 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -22,6 +24,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/reqctx"
 	"github.com/gatehouse-dev/gatehouse/internal/service"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
+	"github.com/gatehouse-dev/gatehouse/internal/token"
 )
 
 // publishEvent is the audit Recorder's hook onto the monitor's bus; until
@@ -181,6 +184,7 @@ func (a *app) adminAPI() http.Handler {
 	return adminScope(adminapi.New(adminapi.Deps{
 		Sessions: a.adminSessions, Bans: a.bans, Events: events, Users: adminUsers{a}, Stats: a.mon.Load().Stats,
 		Status: a.adminStatus, Record: a.audit.Record, Services: services, Logger: a.log, Now: a.now,
+		Tokens: adminTokens{a}, RequireMFA: *a.cfg.Admin.RequireMFA, Plans: slices.Sorted(maps.Keys(a.cfg.Plans)),
 	}))
 }
 
@@ -213,6 +217,54 @@ func (u adminUsers) List(ctx context.Context, after string, limit int) ([]store.
 
 func (u adminUsers) Email(x *store.User) (string, error) { return u.a.accounts.Email(x) }
 
+func (u adminUsers) Get(ctx context.Context, userID string) (*store.User, error) {
+	x, err := u.a.accounts.User(ctx, userID)
+	return x, adminErr(err)
+}
+
+func (u adminUsers) Lock(ctx context.Context, userID, by string) error {
+	return adminErr(u.a.accounts.Lock(ctx, userID, adminMeta(ctx)))
+}
+
+func (u adminUsers) Unlock(ctx context.Context, userID, by string) error {
+	return adminErr(u.a.accounts.Unlock(ctx, userID, adminMeta(ctx)))
+}
+
+func (u adminUsers) Grant(ctx context.Context, userID string, roles []string, plan, by string) error {
+	return adminErr(u.a.accounts.Grant(ctx, userID, roles, plan, adminMeta(ctx)))
+}
+
+func adminMeta(ctx context.Context) identity.Meta {
+	sc := reqctx.From(ctx)
+	return identity.Meta{RequestID: sc.RequestID, IP: sc.ClientIP, UserAgent: "gatehouse-admin"}
+}
+
+func adminErr(err error) error {
+	if errors.Is(err, identity.ErrNotFound) {
+		return adminapi.ErrNotFound
+	}
+	return err
+}
+
+// adminTokens verifies admin API Bearer tokens: a valid access token whose
+// session is still live (a logout or lock ends admin access at once).
+type adminTokens struct{ a *app }
+
+func (t adminTokens) Authenticate(ctx context.Context, tok string) (*token.Claims, error) {
+	c, err := t.a.access.Verify(tok)
+	if err != nil {
+		return nil, err
+	}
+	sess, err := t.a.db.SessionByID(ctx, c.SessionID)
+	if err != nil {
+		return nil, err
+	}
+	if sess.UserID != c.Subject || !sess.Active(t.a.now()) {
+		return nil, errors.New("session ended")
+	}
+	return c, nil
+}
+
 func (u adminUsers) Sessions(ctx context.Context, userID string) ([]store.Session, error) {
 	if _, err := u.a.accounts.User(ctx, userID); errors.Is(err, identity.ErrNotFound) {
 		return nil, adminapi.ErrNotFound
@@ -240,19 +292,52 @@ func (a *app) mountMonitor(mux *http.ServeMux) {
 }
 
 // dashboardLogin signs dashboard users in through the identity service, with
-// its throttling, lockout and audit events.
+// its throttling, lockout and audit events, then the second factor.
 type dashboardLogin struct{ a *app }
 
-func (d dashboardLogin) Login(ctx context.Context, email, pw, ip string) (dashboard.Account, error) {
-	u, err := d.a.accounts.Login(ctx, email, pw, identity.Meta{IP: ip, UserAgent: "gatehouse-dashboard", RequestID: reqctx.From(ctx).RequestID})
+// dashboardFactors is what dashboard sign-in needs from the MFA service.
+type dashboardFactors interface {
+	// Methods lists the user's second factors ("otp", "recovery_code", "webauthn").
+	Methods(ctx context.Context, userID string) ([]string, error)
+	// VerifyCode checks a TOTP or recovery code and returns the amr it adds.
+	VerifyCode(ctx context.Context, userID, code string, m identity.Meta) ([]string, error)
+}
+
+func (d dashboardLogin) Login(ctx context.Context, email, pw, code, ip string) (dashboard.Account, error) {
+	m := identity.Meta{IP: ip, UserAgent: "gatehouse-dashboard", RequestID: reqctx.From(ctx).RequestID}
+	u, err := d.a.accounts.Login(ctx, email, pw, m)
 	if err != nil {
 		return dashboard.Account{}, err
+	}
+	if !slices.Contains(u.Roles, dashboard.AdminRole) {
+		return dashboard.Account{}, dashboard.ErrNotAdmin
+	}
+	amr := []string{"pwd"}
+	var methods []string
+	if d.a.factors != nil {
+		if methods, err = d.a.factors.Methods(ctx, u.ID); err != nil {
+			return dashboard.Account{}, err
+		}
+	}
+	// Passkeys cannot be used from this form; a TOTP or recovery code can.
+	hasCode := slices.Contains(methods, "otp") || slices.Contains(methods, "recovery_code")
+	switch {
+	case hasCode && code == "":
+		return dashboard.Account{}, dashboard.ErrCodeRequired
+	case hasCode:
+		more, err := d.a.factors.VerifyCode(ctx, u.ID, code, m)
+		if err != nil {
+			return dashboard.Account{}, err
+		}
+		amr = append(amr, more...)
+	case *d.a.cfg.Admin.RequireMFA:
+		return dashboard.Account{}, dashboard.ErrSetupRequired
 	}
 	addr, err := d.a.accounts.Email(u)
 	if err != nil {
 		addr = email
 	}
-	d.a.audit.Record(ctx, store.Event{Type: audit.LoginSucceeded, UserID: u.ID, IP: ip, RequestID: reqctx.From(ctx).RequestID,
-		Detail: map[string]string{"amr": "pwd", "via": "dashboard"}})
+	d.a.audit.Record(ctx, store.Event{Type: audit.LoginSucceeded, UserID: u.ID, IP: ip, RequestID: m.RequestID,
+		Detail: map[string]string{"amr": strings.Join(amr, " "), "via": "dashboard"}})
 	return dashboard.Account{UserID: u.ID, Email: addr, Roles: u.Roles}, nil
 }

@@ -84,6 +84,7 @@ server:
   shutdown_timeout: 10s
 admin:
   listen: %s
+  require_mfa: false
 tokens:
   audience: [gatehouse-test]
   reuse_leeway: 0s

@@ -361,8 +361,10 @@ func registerTLSMetrics(a *app, tr *transport, pins *pinMonitor) error {
 	return nil
 }
 
-// purgeLoop deletes dead sessions and old events hourly. Revoked sessions are
-// kept until they would have expired anyway, so the record stays for audits.
+// purgeLoop deletes dead sessions, old events and expired one-time codes
+// hourly. Revoked sessions are kept until they would have expired anyway, so
+// the record stays for audits; codes are kept a day past expiry so a replayed
+// code is still recognised as used rather than unknown.
 func (a *app) purgeLoop(ctx context.Context) {
 	t := time.NewTicker(time.Hour)
 	defer t.Stop()
@@ -374,6 +376,13 @@ func (a *app) purgeLoop(ctx context.Context) {
 			}
 		} else if n > 0 {
 			a.log.Info("purged expired rows", "rows", n)
+		}
+		if n, err := a.db.PurgeCodes(ctx, now.Add(-24*time.Hour)); err != nil {
+			if ctx.Err() == nil {
+				a.log.Warn("purge expired codes", "error", err.Error())
+			}
+		} else if n > 0 {
+			a.log.Info("purged expired one-time codes", "rows", n)
 		}
 		select {
 		case <-ctx.Done():

@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -15,10 +17,12 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/audit"
 	"github.com/gatehouse-dev/gatehouse/internal/ban"
 	"github.com/gatehouse-dev/gatehouse/internal/monitor"
+	"github.com/gatehouse-dev/gatehouse/internal/policy"
 	"github.com/gatehouse-dev/gatehouse/internal/problem"
 	"github.com/gatehouse-dev/gatehouse/internal/reqctx"
 	"github.com/gatehouse-dev/gatehouse/internal/service"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
+	"github.com/gatehouse-dev/gatehouse/internal/token"
 )
 
 // Events queries stored events (*store.DB).
@@ -36,12 +40,25 @@ type Bans interface {
 // ErrNotFound is what Users returns for an unknown user.
 var ErrNotFound = errors.New("not found")
 
-// Users are the accounts and their sessions.
+// Users are the accounts and their sessions. Every method but Email answers
+// ErrNotFound for an unknown user.
 type Users interface {
 	List(ctx context.Context, afterID string, limit int) ([]store.User, error)
+	Get(ctx context.Context, userID string) (*store.User, error)
 	Email(u *store.User) (string, error)
 	Sessions(ctx context.Context, userID string) ([]store.Session, error)
 	RevokeSessions(ctx context.Context, userID, reason, by string) (int, error)
+	// Lock locks the account and signs it out everywhere; Unlock undoes the lock.
+	Lock(ctx context.Context, userID, by string) error
+	Unlock(ctx context.Context, userID, by string) error
+	// Grant replaces the roles (nil: keep) and the plan ("": keep), and signs
+	// the user out so no token keeps the old claims.
+	Grant(ctx context.Context, userID string, roles []string, plan, by string) error
+}
+
+// TokenAuth verifies a Bearer access token and that its session is live.
+type TokenAuth interface {
+	Authenticate(ctx context.Context, accessToken string) (*token.Claims, error)
 }
 
 // ServiceAuth checks HTTP Basic service credentials (service.Authenticator).
@@ -64,8 +81,16 @@ type Deps struct {
 	// Services authenticates HTTP Basic callers; only services holding the
 	// "admin" permission are admitted. nil: sessions only.
 	Services ServiceAuth
-	Logger   *slog.Logger
-	Now      func() time.Time
+	// Tokens verifies Bearer access tokens; only tokens with the "admin" role
+	// (and, with RequireMFA, a second factor in amr) are admitted. nil: none.
+	Tokens TokenAuth
+	// RequireMFA admits admin accounts only with a second factor.
+	RequireMFA bool
+	// Plans are the configured plan names; a plan outside them is refused.
+	// Empty: any plan name is accepted.
+	Plans  []string
+	Logger *slog.Logger
+	Now    func() time.Time
 }
 
 type server struct {
@@ -93,13 +118,19 @@ func New(d Deps) http.Handler {
 	mux.Handle("GET /admin/v1/users", s.auth(s.handleUsers))
 	mux.Handle("GET /admin/v1/users/{id}/sessions", s.auth(s.handleUserSessions))
 	mux.Handle("POST /admin/v1/users/{id}/revoke-sessions", s.auth(s.handleRevokeSessions))
+	mux.Handle("GET /admin/v1/users/{id}", s.auth(s.handleUser))
+	mux.Handle("POST /admin/v1/users/{id}/lock", s.auth(s.handleLock))
+	mux.Handle("POST /admin/v1/users/{id}/unlock", s.auth(s.handleUnlock))
+	mux.Handle("PUT /admin/v1/users/{id}/plan", s.auth(s.handlePlan))
+	mux.Handle("PUT /admin/v1/users/{id}/roles", s.auth(s.handleRoles))
 	mux.Handle("/admin/v1/", s.auth(func(w http.ResponseWriter, r *http.Request, _ principal) {
 		s.fail(w, r, problem.New(http.StatusNotFound, "not-found", "Not found", "no such admin endpoint"))
 	}))
 	return mux
 }
 
-// principal is who is calling: an admin (by session) or a service.
+// principal is who is calling: an admin (by dashboard session or access
+// token) or a service.
 type principal struct {
 	name    string // "admin:<user id>" or "service:<id>"
 	session *Session
@@ -113,7 +144,7 @@ func (s *server) auth(h func(http.ResponseWriter, *http.Request, principal)) htt
 		p, ok := s.authenticate(r)
 		if !ok {
 			w.Header().Set("WWW-Authenticate", `Basic realm="gatehouse admin", charset="UTF-8"`)
-			s.fail(w, r, problem.New(http.StatusUnauthorized, "unauthorized", "Unauthorized", "sign in to the dashboard or use an admin service credential"))
+			s.fail(w, r, problem.New(http.StatusUnauthorized, "unauthorized", "Unauthorized", "sign in to the dashboard, or send an admin access token (with a second factor when required) or an admin service credential"))
 			return
 		}
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
@@ -144,6 +175,19 @@ func isJSON(ct string) bool {
 func (s *server) authenticate(r *http.Request) (principal, bool) {
 	if sess, ok := s.d.Sessions.Lookup(r); ok {
 		return principal{name: "admin:" + sess.UserID, session: sess}, true
+	}
+	scheme, cred, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+	if strings.EqualFold(scheme, "Bearer") {
+		// Why a Bearer token is not ambient authority: browsers never attach
+		// it by themselves, so no CSRF token is needed for it.
+		if s.d.Tokens == nil || len(r.Header.Values("Authorization")) != 1 {
+			return principal{}, false
+		}
+		c, err := s.d.Tokens.Authenticate(r.Context(), strings.TrimSpace(cred))
+		if err != nil || c == nil || !slices.Contains(c.Roles, "admin") || s.d.RequireMFA && !policy.HasSecondFactor(c.AMR) {
+			return principal{}, false
+		}
+		return principal{name: "admin:" + c.Subject}, true
 	}
 	id, secret, ok := r.BasicAuth()
 	if !ok || s.d.Services == nil {
@@ -422,13 +466,27 @@ func (s *server) handleStatus(w http.ResponseWriter, r *http.Request, _ principa
 }
 
 type wireUser struct {
-	ID        string     `json:"id"`
-	Email     string     `json:"email"`
-	Roles     []string   `json:"roles"`
-	Plan      string     `json:"plan"`
-	Locked    bool       `json:"locked"`
-	LockedAt  *time.Time `json:"locked_at,omitempty"`
-	CreatedAt time.Time  `json:"created_at"`
+	ID            string     `json:"id"`
+	Email         string     `json:"email"`
+	EmailVerified bool       `json:"email_verified"`
+	Roles         []string   `json:"roles"`
+	Plan          string     `json:"plan"`
+	Locked        bool       `json:"locked"`
+	LockedAt      *time.Time `json:"locked_at,omitempty"`
+	CreatedAt     time.Time  `json:"created_at"`
+}
+
+func (s *server) wireUser(u *store.User) wireUser {
+	email, err := s.d.Users.Email(u)
+	if err != nil {
+		email = "(cannot be opened)"
+	}
+	roles := u.Roles
+	if roles == nil {
+		roles = []string{}
+	}
+	return wireUser{ID: u.ID, Email: email, EmailVerified: u.EmailVerified, Roles: roles, Plan: u.Plan,
+		Locked: u.LockedAt != nil, LockedAt: u.LockedAt, CreatedAt: u.CreatedAt.UTC()}
 }
 
 func (s *server) handleUsers(w http.ResponseWriter, r *http.Request, _ principal) {
@@ -458,15 +516,7 @@ func (s *server) handleUsers(w http.ResponseWriter, r *http.Request, _ principal
 	out := make([]wireUser, 0, len(us))
 	for i := range us {
 		u := &us[i]
-		email, err := s.d.Users.Email(u)
-		if err != nil {
-			email = "(cannot be opened)"
-		}
-		roles := u.Roles
-		if roles == nil {
-			roles = []string{}
-		}
-		out = append(out, wireUser{ID: u.ID, Email: email, Roles: roles, Plan: u.Plan, Locked: u.LockedAt != nil, LockedAt: u.LockedAt, CreatedAt: u.CreatedAt.UTC()})
+		out = append(out, s.wireUser(u))
 	}
 	page := map[string]any{"users": out}
 	if len(us) == limit {
@@ -521,4 +571,116 @@ func (s *server) handleRevokeSessions(w http.ResponseWriter, r *http.Request, p 
 		return
 	}
 	writeJSON(w, 200, map[string]any{"revoked": n})
+}
+
+// userID is the {id} path value if it can name a user at all.
+func userID(r *http.Request) (string, *problem.Details) {
+	id := r.PathValue("id")
+	if id == "" || len(id) > 128 {
+		return "", bad("id", "not a user id")
+	}
+	return id, nil
+}
+
+// userOp runs one change to a user and answers the user as it is afterwards.
+func (s *server) userOp(w http.ResponseWriter, r *http.Request, op string, fn func(id string) error) {
+	if s.d.Users == nil {
+		s.fail(w, r, problem.New(http.StatusServiceUnavailable, "unavailable", "Unavailable", ""))
+		return
+	}
+	id, p := userID(r)
+	if p != nil {
+		s.fail(w, r, p)
+		return
+	}
+	err := fn(id)
+	var u *store.User
+	if err == nil {
+		u, err = s.d.Users.Get(r.Context(), id)
+	}
+	if errors.Is(err, ErrNotFound) {
+		s.fail(w, r, problem.New(http.StatusNotFound, "not-found", "Not found", "no such user"))
+		return
+	}
+	if err != nil {
+		s.internal(w, r, op, err)
+		return
+	}
+	writeJSON(w, 200, s.wireUser(u))
+}
+
+func (s *server) handleUser(w http.ResponseWriter, r *http.Request, _ principal) {
+	s.userOp(w, r, "get user", func(string) error { return nil })
+}
+
+func (s *server) handleLock(w http.ResponseWriter, r *http.Request, p principal) {
+	s.userOp(w, r, "lock user", func(id string) error { return s.d.Users.Lock(r.Context(), id, p.name) })
+}
+
+func (s *server) handleUnlock(w http.ResponseWriter, r *http.Request, p principal) {
+	s.userOp(w, r, "unlock user", func(id string) error { return s.d.Users.Unlock(r.Context(), id, p.name) })
+}
+
+// roleRe is what a role name may look like (the same rule as the config's).
+var roleRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
+
+// decodeBody reads one small JSON object into v, refusing unknown fields.
+func decodeBody(r *http.Request, v any, want string) *problem.Details {
+	dec := json.NewDecoder(io.LimitReader(r.Body, 8<<10))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil || dec.More() {
+		return bad("body", "must be one JSON object with "+want)
+	}
+	return nil
+}
+
+func (s *server) handlePlan(w http.ResponseWriter, r *http.Request, p principal) {
+	var req struct {
+		Plan *string `json:"plan"`
+	}
+	if pd := decodeBody(r, &req, "plan"); pd != nil {
+		s.fail(w, r, pd)
+		return
+	}
+	switch {
+	case req.Plan == nil || *req.Plan == "":
+		s.fail(w, r, bad("plan", "required"))
+		return
+	case len(s.d.Plans) > 0 && !slices.Contains(s.d.Plans, *req.Plan):
+		s.fail(w, r, bad("plan", "not one of the configured plans ("+strings.Join(s.d.Plans, ", ")+")"))
+		return
+	case len(*req.Plan) > 64:
+		s.fail(w, r, bad("plan", "at most 64 bytes"))
+		return
+	}
+	s.userOp(w, r, "set plan", func(id string) error { return s.d.Users.Grant(r.Context(), id, nil, *req.Plan, p.name) })
+}
+
+func (s *server) handleRoles(w http.ResponseWriter, r *http.Request, p principal) {
+	var req struct {
+		Roles *[]string `json:"roles"`
+	}
+	if pd := decodeBody(r, &req, "roles"); pd != nil {
+		s.fail(w, r, pd)
+		return
+	}
+	if req.Roles == nil {
+		s.fail(w, r, bad("roles", "required (an empty list removes every role)"))
+		return
+	}
+	roles := *req.Roles
+	if len(roles) > 32 {
+		s.fail(w, r, bad("roles", "at most 32"))
+		return
+	}
+	for i, role := range roles {
+		if !roleRe.MatchString(role) {
+			s.fail(w, r, bad("roles["+strconv.Itoa(i)+"]", "must match "+roleRe.String()))
+			return
+		}
+	}
+	if roles == nil {
+		roles = []string{}
+	}
+	s.userOp(w, r, "set roles", func(id string) error { return s.d.Users.Grant(r.Context(), id, roles, "", p.name) })
 }

@@ -25,6 +25,23 @@ func (fakeUsers) List(_ context.Context, after string, limit int) ([]store.User,
 	return []store.User{{ID: "u1", Roles: []string{"admin"}, Plan: "free", PasswordHash: "$argon2id$secret"}}, nil
 }
 func (fakeUsers) Email(*store.User) (string, error) { return "a@example.com", nil }
+func (fakeUsers) Get(_ context.Context, id string) (*store.User, error) {
+	if id != "u1" {
+		return nil, ErrNotFound
+	}
+	return &store.User{ID: "u1", Roles: []string{"admin"}, Plan: "free"}, nil
+}
+func (fakeUsers) Lock(_ context.Context, id, _ string) error   { return fakeUsers{}.exists(id) }
+func (fakeUsers) Unlock(_ context.Context, id, _ string) error { return fakeUsers{}.exists(id) }
+func (fakeUsers) Grant(_ context.Context, id string, _ []string, _, _ string) error {
+	return fakeUsers{}.exists(id)
+}
+func (fakeUsers) exists(id string) error {
+	if id != "u1" {
+		return ErrNotFound
+	}
+	return nil
+}
 func (fakeUsers) Sessions(_ context.Context, id string) ([]store.Session, error) {
 	if id != "u1" {
 		return nil, ErrNotFound

@@ -56,7 +56,7 @@ func NewSessions(ttl time.Duration, now func() time.Time) *Sessions {
 	return &Sessions{m: map[[32]byte]*Session{}, ttl: ttl, now: now}
 }
 
-func token() string {
+func randomToken() string {
 	var b [32]byte
 	_, _ = rand.Read(b[:])
 	return base64.RawURLEncoding.EncodeToString(b[:])
@@ -64,8 +64,8 @@ func token() string {
 
 // Create starts a session and sets its cookie on w.
 func (s *Sessions) Create(w http.ResponseWriter, userID, email string) *Session {
-	id := token()
-	sess := &Session{UserID: userID, Email: email, CSRF: token(), Expires: s.now().Add(s.ttl)}
+	id := randomToken()
+	sess := &Session{UserID: userID, Email: email, CSRF: randomToken(), Expires: s.now().Add(s.ttl)}
 	s.mu.Lock()
 	if len(s.m) >= maxSessions {
 		s.evictLocked()

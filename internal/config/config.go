@@ -133,6 +133,10 @@ type Admin struct {
 	// loading means the default; set Disabled to turn the listener off.
 	Listen   string `yaml:"listen"`
 	Disabled bool   `yaml:"disabled"`
+	// RequireMFA admits admin accounts (dashboard sign-in, Bearer tokens on
+	// /admin/v1) only with a second factor. Default true. Service credentials
+	// are not affected.
+	RequireMFA *bool `yaml:"require_mfa"`
 }
 
 // Tokens are the access- and refresh-token rules.

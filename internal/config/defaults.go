@@ -47,7 +47,7 @@ func Default() Config {
 			IdleTimeout:       Duration(120 * time.Second),
 			ShutdownTimeout:   Duration(20 * time.Second),
 		},
-		Admin: Admin{Listen: defaultAdminListen},
+		Admin: Admin{Listen: defaultAdminListen, RequireMFA: ptr(true)},
 		Tokens: Tokens{
 			Audience:           []string{"gatehouse"},
 			Algorithm:          "ES256",
@@ -113,6 +113,9 @@ func Default() Config {
 func (c *Config) ApplyDefaults() {
 	if c.Admin.Listen == "" {
 		c.Admin.Listen = defaultAdminListen
+	}
+	if c.Admin.RequireMFA == nil {
+		c.Admin.RequireMFA = ptr(true)
 	}
 	if c.Identity.Password.Blocklist == nil {
 		c.Identity.Password.Blocklist = ptr(true)

@@ -14,9 +14,15 @@ import (
 
 type fakeAccounts struct{ calls int }
 
-func (f *fakeAccounts) Login(_ context.Context, email, pw, _ string) (Account, error) {
+func (f *fakeAccounts) Login(_ context.Context, email, pw, code, _ string) (Account, error) {
 	f.calls++
 	switch {
+	case email == "mfa@example.com" && pw == "right" && code == "123456":
+		return Account{UserID: "u-mfa", Email: email, Roles: []string{"admin"}}, nil
+	case email == "mfa@example.com" && pw == "right":
+		return Account{}, ErrCodeRequired
+	case email == "nomfa@example.com" && pw == "right":
+		return Account{}, ErrSetupRequired
 	case email == "admin@example.com" && pw == "right":
 		return Account{UserID: "u-admin", Email: email, Roles: []string{"admin"}}, nil
 	case email == "user@example.com" && pw == "right":
@@ -49,6 +55,11 @@ func TestSignIn(t *testing.T) {
 		{"no origin (not a browser)", url.Values{"email": {"admin@example.com"}, "password": {"right"}}, nil, 303, "/dashboard/", true},
 		{"not an admin", url.Values{"email": {"user@example.com"}, "password": {"right"}}, nil, 303, "/dashboard/login?failed=1", false},
 		{"wrong password", url.Values{"email": {"admin@example.com"}, "password": {"wrong"}}, nil, 303, "/dashboard/login?failed=1", false},
+		{"mfa account without code", url.Values{"email": {"mfa@example.com"}, "password": {"right"}}, nil, 303, "/dashboard/login?code=1", false},
+		{"mfa account with wrong code", url.Values{"email": {"mfa@example.com"}, "password": {"right"}, "code": {"000000"}}, nil, 303, "/dashboard/login?failed=1", false},
+		{"mfa account with code", url.Values{"email": {"mfa@example.com"}, "password": {"right"}, "code": {"123456"}}, nil, 303, "/dashboard/", true},
+		{"admin without a second factor when required", url.Values{"email": {"nomfa@example.com"}, "password": {"right"}}, nil, 303, "/dashboard/login?failed=setup", false},
+		{"huge code", url.Values{"email": {"mfa@example.com"}, "password": {"right"}, "code": {strings.Repeat("1", 65)}}, nil, 303, "/dashboard/login?failed=1", false},
 		{"empty", url.Values{}, nil, 303, "/dashboard/login?failed=1", false},
 		{"huge password", url.Values{"email": {"admin@example.com"}, "password": {strings.Repeat("p", 5000)}}, nil, 303, "/dashboard/login?failed=1", false},
 		{"other origin (login CSRF)", url.Values{"email": {"admin@example.com"}, "password": {"right"}}, []string{"Origin", "https://evil.example"}, 403, "", false},

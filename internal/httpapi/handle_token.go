@@ -11,6 +11,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/audit"
 	"github.com/gatehouse-dev/gatehouse/internal/identity"
+	"github.com/gatehouse-dev/gatehouse/internal/policy"
 	"github.com/gatehouse-dev/gatehouse/internal/reqctx"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 	"github.com/gatehouse-dev/gatehouse/internal/token"
@@ -85,9 +86,6 @@ func passwordGrant(ctx context.Context, d *Deps, username, password string, m id
 	return finishLogin(ctx, d, u, []string{"pwd"}, m)
 }
 
-// secondFactorAMR are the amr values (RFC 8176) that prove a second factor.
-var secondFactorAMR = []string{"otp", "hwk", "swk", "mfa"}
-
 // finishLogin is where every way of signing in ends (password, social login,
 // passkey, the MFA step): it refuses unverified addresses when verification is
 // required, asks for a second factor when the user has one and amr holds none
@@ -100,7 +98,7 @@ func finishLogin(ctx context.Context, d *Deps, u *store.User, amr []string, m id
 		d.Audit.Record(ctx, store.Event{Type: audit.LoginFailed, UserID: u.ID, IP: m.IP, RequestID: m.RequestID, Detail: map[string]string{"reason": "email_not_verified"}})
 		return nil, oauthErr(http.StatusBadRequest, "invalid_grant", "the email address is not verified yet")
 	}
-	if d.MFA != nil && !slices.ContainsFunc(amr, func(a string) bool { return slices.Contains(secondFactorAMR, a) }) {
+	if d.MFA != nil && !policy.HasSecondFactor(amr) {
 		methods, err := d.MFA.Methods(ctx, u.ID)
 		if err != nil {
 			return nil, err

@@ -554,12 +554,12 @@ func TestCompileRoute(t *testing.T) {
 
 func TestHasSecondFactor(t *testing.T) {
 	for _, m := range []string{"otp", "hwk", "swk", "webauthn", "passkey", "mfa", "sms"} {
-		if !hasSecondFactor([]string{"pwd", m}) {
+		if !HasSecondFactor([]string{"pwd", m}) {
 			t.Errorf("%s is not a second factor", m)
 		}
 	}
 	for _, amr := range [][]string{nil, {}, {"pwd"}, {"pin"}, {"kba"}, {"face"}, {"pwd", ""}, {"OTP"}} {
-		if hasSecondFactor(amr) {
+		if HasSecondFactor(amr) {
 			t.Errorf("%q counted as a second factor", amr)
 		}
 	}

@@ -158,7 +158,7 @@ func (r *Rule) Decide(ctx context.Context, in *Input) Decision {
 			return deny(http.StatusForbidden, ReasonMissingScope)
 		}
 		if r.MFA {
-			if !hasSecondFactor(c.AMR) {
+			if !HasSecondFactor(c.AMR) {
 				return deny(http.StatusForbidden, ReasonMFARequired)
 			}
 			if r.MFAMaxAge > 0 && !fresh(c.AuthTime, in.Now, r.MFAMaxAge) {
@@ -231,11 +231,11 @@ func hasAllScopes(scope string, want []string) bool {
 	return true
 }
 
-// hasSecondFactor reports whether amr (RFC 8176 values) shows more than a
+// HasSecondFactor reports whether amr (RFC 8176 values) shows more than a
 // password: a one-time code, a hardware or software key, WebAuthn or a passkey,
 // an SMS code, or a generic "mfa". "pwd" alone, or knowledge-based methods, are
 // one factor however many there are.
-func hasSecondFactor(amr []string) bool {
+func HasSecondFactor(amr []string) bool {
 	for _, m := range amr {
 		switch m {
 		case "otp", "hwk", "swk", "webauthn", "passkey", "mfa", "sms":

@@ -7,7 +7,10 @@
   const $ = (id) => document.getElementById(id);
 
   if (document.body.id === "login-page") {
-    if (new URLSearchParams(location.search).has("failed")) $("login-failed").hidden = false;
+    const q = new URLSearchParams(location.search);
+    if (q.get("failed") === "setup") $("login-setup").hidden = false;
+    else if (q.has("failed")) $("login-failed").hidden = false;
+    if (q.has("code")) { $("login-code").hidden = false; $("code").required = true; }
     return;
   }
 
