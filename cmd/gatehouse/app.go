@@ -19,6 +19,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/envelope"
 	"github.com/gatehouse-dev/gatehouse/internal/identity"
 	"github.com/gatehouse-dev/gatehouse/internal/keys"
+	"github.com/gatehouse-dev/gatehouse/internal/mailer"
 	"github.com/gatehouse-dev/gatehouse/internal/monitor"
 	"github.com/gatehouse-dev/gatehouse/internal/password"
 	"github.com/gatehouse-dev/gatehouse/internal/policy"
@@ -63,8 +64,12 @@ type app struct {
 	alerts        *alert.Dispatcher
 	adminSessions *adminapi.Sessions
 	// factors is the MFA service as dashboard sign-in sees it; nil: no MFA.
-	factors dashboardFactors
-	certLeaf      func() *x509.Certificate // the served certificate, set by serve
+	factors  dashboardFactors
+	certLeaf func() *x509.Certificate // the served certificate, set by serve
+
+	// Email verification and password reset (email.go); nil without smtp.
+	mailer *mailer.Mailer
+	email  *identity.EmailFlows
 }
 
 type appOptions struct {
@@ -217,6 +222,9 @@ func openApp(ctx context.Context, cfg *config.Config, log *slog.Logger, getenv f
 		Logger:           log,
 		Revocations:      a.revoked,
 	})
+	if err := a.openEmail(getenv); err != nil {
+		return nil, err
+	}
 	ok = true
 	return a, nil
 }

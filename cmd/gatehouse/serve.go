@@ -134,6 +134,7 @@ func (a *app) serve(ctx context.Context, e env, onListen func(addr string)) erro
 		MaxBodyBytes:         cfg.Server.MaxBodyBytes,
 		JWKSCacheTTL:         cfg.Keys.JWKSCacheTTL.D(),
 		RequireVerifiedEmail: cfg.Identity.RequireVerifiedEmail,
+		Email:                a.emailFlows(),
 	})
 	srv := newHTTPServer(cfg, handler, tlsCfg, a.log)
 	ln, err := net.Listen("tcp", cfg.Server.Listen)
@@ -197,6 +198,9 @@ func (a *app) serve(ctx context.Context, e env, onListen func(addr string)) erro
 	wg.Go(func() { a.memLimit.Run(bg) })
 	if soc != nil {
 		wg.Go(func() { soc.Run(bg) })
+	}
+	if a.mailer != nil {
+		wg.Go(func() { a.mailer.Run(bg) })
 	}
 
 	var admin *http.Server

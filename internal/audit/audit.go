@@ -56,6 +56,15 @@ const (
 	BanCreated    = "ban_created"
 	BanLifted     = "ban_lifted"
 	AlertRaised   = "alert_raised"
+
+	// Email verification and password reset. Details carry a reason and how
+	// the proof came ("link" or "code"), never an address, link or code.
+	EmailVerificationSent   = "email_verification_sent"
+	EmailVerified           = "email_verified"
+	EmailVerificationFailed = "email_verification_failed"
+	PasswordResetRequested  = "password_reset_requested"
+	PasswordResetCompleted  = "password_reset_completed"
+	PasswordResetFailed     = "password_reset_failed"
 )
 
 // Sink keeps events; *store.DB is one.

@@ -37,6 +37,9 @@ type Config struct {
 	Routes []Route `yaml:"routes"`
 	// Monitor is the event stream, attack detectors, bans and alerts.
 	Monitor Monitor `yaml:"monitor"`
+	// SMTP is the mail server for email verification and password reset.
+	// Host empty: off, and those endpoints answer 503.
+	SMTP SMTP `yaml:"smtp"`
 }
 
 // Server is the public HTTPS listener.
@@ -198,9 +201,49 @@ type Identity struct {
 	// SignupDisabled turns off POST /auth/v1/signup.
 	SignupDisabled bool `yaml:"signup_disabled"`
 	// RequireVerifiedEmail blocks token issuance until the email is verified.
+	// It needs smtp.host (nobody could verify otherwise).
 	RequireVerifiedEmail bool `yaml:"require_verified_email"`
 	// OIDC is social login through OpenID Connect providers (oidc.go).
 	OIDC OIDC `yaml:"oidc"`
+	// Email is email verification and password reset.
+	Email IdentityEmail `yaml:"email"`
+}
+
+// IdentityEmail configures the email verification and password reset mails.
+type IdentityEmail struct {
+	// VerifyURL is the link in verification mails, e.g.
+	// "https://app.example.com/verify" (a universal / app link); the mail adds
+	// "token=..." to its query. Empty: the mail carries only the code.
+	VerifyURL string `yaml:"verify_url"`
+	// ResetURL is the same for password reset mails.
+	ResetURL string `yaml:"reset_url"`
+	// CodeTTL is how long a link and its code work. Default 15m; 1m to 1h.
+	CodeTTL Duration `yaml:"code_ttl"`
+	// SendPerAddress caps mails to one address ("N/unit"); beyond it the
+	// answer stays 202 but nothing is sent. Default "3/h".
+	SendPerAddress string `yaml:"send_per_address"`
+	// SendPerIP caps send requests per client IP; beyond it 429. Default "20/h".
+	SendPerIP string `yaml:"send_per_ip"`
+}
+
+// SMTP is the outgoing mail server of the identity flows.
+type SMTP struct {
+	// Host of the SMTP server. Empty: no mail.
+	Host string `yaml:"host"`
+	// Port. Default 587.
+	Port int `yaml:"port"`
+	// TLS is "starttls" (default, required), "tls" (implicit, port 465) or
+	// "none" (only with a loopback host).
+	TLS string `yaml:"tls"`
+	// Username turns on SMTP AUTH; the password comes from PasswordEnv.
+	Username string `yaml:"username"`
+	// PasswordEnv names the environment variable holding the SMTP password
+	// (never inline in the file).
+	PasswordEnv string `yaml:"password_env"`
+	// From is the sender, e.g. "Example <no-reply@example.com>". Required with host.
+	From string `yaml:"from"`
+	// Timeout bounds each delivery (connect, TLS, every command). Default 15s.
+	Timeout Duration `yaml:"timeout"`
 }
 
 // Password is the NIST SP 800-63B password policy and the argon2id cost.
@@ -279,7 +322,8 @@ type AuthLimits struct {
 	Signup string `yaml:"signup"`
 	// Token: POST /auth/v1/token (sign-in and refresh). Default "60/m".
 	Token string `yaml:"token"`
-	// PasswordReset: the password reset endpoints. Default "10/h".
+	// PasswordReset: redeeming emailed links and codes (POST
+	// /auth/v1/password/reset and /auth/v1/email/verify). Default "10/h".
 	PasswordReset string `yaml:"password_reset"`
 	// MFA: second-factor verification. Default "30/m".
 	MFA string `yaml:"mfa"`

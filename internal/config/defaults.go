@@ -81,6 +81,11 @@ func Default() Config {
 				Window:          Duration(15 * time.Minute),
 			},
 			DefaultPlan: "free",
+			Email: IdentityEmail{
+				CodeTTL:        Duration(15 * time.Minute),
+				SendPerAddress: "3/h",
+				SendPerIP:      "20/h",
+			},
 		},
 		Audit: Audit{
 			Log:       ptr(true),
@@ -89,6 +94,7 @@ func Default() Config {
 		},
 		Log:     Log{Level: "info", Format: "json"},
 		Monitor: defaultMonitor(),
+		SMTP:    SMTP{Port: 587, TLS: "starttls", Timeout: Duration(15 * time.Second)},
 		Limits: Limits{
 			PerIP:        "100/s",
 			OnStoreError: "local",

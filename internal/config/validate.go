@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net"
+	"net/mail"
 	"net/netip"
 	"net/url"
 	"regexp"
@@ -541,6 +542,54 @@ func (v *validator) identity(c *Config) {
 		v.add("identity.default_plan", "%q is not one of the plans (%s)", clip(id.DefaultPlan), shortList(sortedKeys(c.Plans)))
 	}
 	v.names("identity.default_roles", id.DefaultRoles, roleRe, "role name")
+	v.identityEmail(c)
+}
+
+func (v *validator) identityEmail(c *Config) {
+	e := &c.Identity.Email
+	if c.Identity.RequireVerifiedEmail && c.SMTP.Host == "" {
+		v.add("identity.require_verified_email", "needs smtp.host: without mail nobody could verify an address")
+	}
+	for _, f := range []struct{ path, val string }{{"identity.email.verify_url", e.VerifyURL}, {"identity.email.reset_url", e.ResetURL}} {
+		if f.val == "" {
+			continue
+		}
+		u, err := url.Parse(f.val)
+		switch {
+		case err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http"):
+			v.add(f.path, "must be an absolute https URL (a universal / app link), got %q", clip(f.val))
+		case u.Scheme == "http" && !isLoopbackHost(u.Hostname()):
+			// The link carries a one-time secret.
+			v.add(f.path, "must be https (http is accepted for loopback only)")
+		case u.Fragment != "" || u.User != nil:
+			v.add(f.path, "must have no fragment and no user info")
+		}
+	}
+	v.durationRange("identity.email.code_ttl", e.CodeTTL, time.Minute, time.Hour)
+	for _, f := range []struct{ path, val string }{{"identity.email.send_per_address", e.SendPerAddress}, {"identity.email.send_per_ip", e.SendPerIP}} {
+		if _, err := ParseRate(f.val); err != nil {
+			v.add(f.path, "%v", err)
+		}
+	}
+	s := c.SMTP
+	if s.Host == "" {
+		return
+	}
+	v.intRange("smtp.port", int64(s.Port), 1, 65535)
+	if v.oneOf("smtp.tls", s.TLS, emailTLS) && s.TLS == "none" && !isLoopbackHost(s.Host) {
+		// One-time links and codes must not cross a network in clear.
+		v.add("smtp.tls", `"none" is only allowed when smtp.host is a loopback address`)
+	}
+	if s.PasswordEnv != "" && !envNameRe.MatchString(s.PasswordEnv) {
+		v.add("smtp.password_env", "must be an environment variable name, got %q", clip(s.PasswordEnv))
+	}
+	if s.Username != "" && s.PasswordEnv == "" {
+		v.add("smtp.password_env", "is required with smtp.username")
+	}
+	if a, err := mail.ParseAddress(s.From); err != nil || strings.ContainsAny(s.From, "\r\n") || a.Address == "" {
+		v.add("smtp.from", "must be an email address, got %q", clip(s.From))
+	}
+	v.durationRange("smtp.timeout", s.Timeout, time.Second, 5*time.Minute)
 }
 
 func (v *validator) audit(c *Config) {

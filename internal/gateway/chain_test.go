@@ -458,6 +458,8 @@ func TestAuthClass(t *testing.T) {
 		{"POST", "/auth/v1/password/reset", "password_reset"},
 		{"POST", "/auth/v1/password/forgot", "email_send"},
 		{"POST", "/auth/v1/email/verify/send", "email_send"},
+		{"POST", "/auth/v1/email/verify", "password_reset"},
+		{"POST", "/auth/v1/email/verify/", ""},
 		{"POST", "/auth/v1/mfa/totp/verify", "mfa"},
 		{"POST", "/auth/v1/mfa/", "mfa"},
 		{"POST", "/auth/v1/webauthn/login/finish", "mfa"},

@@ -65,7 +65,8 @@ func authClass(method, path string) string {
 		return "signup"
 	case path == "/auth/v1/token":
 		return "token"
-	case path == "/auth/v1/password/reset":
+	case path == "/auth/v1/password/reset", path == "/auth/v1/email/verify":
+		// Both redeem an emailed link or code: one budget for guessing them.
 		return "password_reset"
 	case path == "/auth/v1/password/forgot", path == "/auth/v1/email/verify/send":
 		return "email_send"

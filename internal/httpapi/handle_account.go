@@ -8,9 +8,11 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/audit"
+	"github.com/gatehouse-dev/gatehouse/internal/identity"
 	"github.com/gatehouse-dev/gatehouse/internal/reqctx"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 	"github.com/gatehouse-dev/gatehouse/internal/token"
+	"github.com/google/uuid"
 )
 
 type signupRequest struct {
@@ -44,11 +46,23 @@ func handleSignup(d *Deps, ew errorWriter) http.Handler {
 		}
 		m := meta(r)
 		u, err := d.Accounts.Signup(r.Context(), req.Email, req.Password, m)
+		if errors.Is(err, identity.ErrEmailTaken) && d.RequireVerifiedEmail && d.Email != nil {
+			// Why: with verification required a sign-up answer carries no
+			// tokens, so it can look exactly like a new account's (a random
+			// id); the owner is told by mail instead. Without verification
+			// the 409 stays: a 201 would have to carry tokens.
+			d.Email.SignupTaken(r.Context(), req.Email, m)
+			writeJSON(w, http.StatusCreated, "application/json", map[string]any{"user_id": uuid.NewString(), "email_verification_required": true})
+			return
+		}
 		if err != nil {
 			ew.problem(w, r, err)
 			return
 		}
 		if d.RequireVerifiedEmail && !u.EmailVerified {
+			if d.Email != nil {
+				d.Email.SignupCreated(r.Context(), u, m)
+			}
 			writeJSON(w, http.StatusCreated, "application/json", map[string]any{"user_id": u.ID, "email_verification_required": true})
 			return
 		}

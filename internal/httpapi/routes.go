@@ -28,6 +28,10 @@ func addRoutes(mux *http.ServeMux, d *Deps) {
 	r.handle("GET", "/auth/v1/user", authResponse(auth(handleUser(d, ew))))
 	r.handle("GET", "/auth/v1/oidc/{provider}/authorize", authResponse(handleOIDCAuthorize(d, ew)))
 	r.handle("GET", "/auth/v1/oidc/{provider}/callback", authResponse(handleOIDCCallback(d, ew)))
+	r.handle("POST", "/auth/v1/email/verify/send", authResponse(handleVerifySend(d, ew)))
+	r.handle("POST", "/auth/v1/email/verify", authResponse(handleVerify(d, ew)))
+	r.handle("POST", "/auth/v1/password/forgot", authResponse(handleForgot(d, ew)))
+	r.handle("POST", "/auth/v1/password/reset", authResponse(handleReset(d, ew)))
 	r.finish()
 	mux.Handle("/auth/v1/", authResponse(notFound(ew)))
 

@@ -53,6 +53,17 @@ type SecondFactors interface {
 	Challenge(ctx context.Context, userID string, amr []string, m identity.Meta) (mfaToken string, ttl time.Duration, err error)
 }
 
+// EmailFlows are email verification and password reset (identity.EmailFlows).
+type EmailFlows interface {
+	SendVerification(ctx context.Context, email string, m identity.Meta) error
+	SendVerificationTo(ctx context.Context, userID string, m identity.Meta) error
+	VerifyEmail(ctx context.Context, p identity.Proof, m identity.Meta) error
+	ForgotPassword(ctx context.Context, email string, m identity.Meta) error
+	ResetPassword(ctx context.Context, p identity.Proof, newPassword string, m identity.Meta) error
+	SignupCreated(ctx context.Context, u *store.User, m identity.Meta)
+	SignupTaken(ctx context.Context, email string, m identity.Meta)
+}
+
 // KeySet publishes the public signing keys.
 type KeySet interface {
 	JWKS() []byte
@@ -76,6 +87,9 @@ type Deps struct {
 	MFA SecondFactors
 	// Social, optional, runs sign-in through OIDC providers; nil → /auth/v1/oidc/* is 404.
 	Social SocialLogin
+	// Email, optional, runs email verification and password reset; nil → those
+	// endpoints answer 503 "email not configured".
+	Email EmailFlows
 	// Revocations, optional, is told about every revoked session.
 	Revocations identity.RevocationPublisher
 	// Ready reports readiness for /readyz; nil means always ready.
