@@ -91,8 +91,8 @@ func runChain(b *testing.B, gw *Gateway, target, tok string) {
 	one := func() int {
 		// What the server and httpapi's request scope do per request.
 		r := *tmpl
-		sc := &reqctx.Scope{RequestID: "0123456789abcdef0123456789abcdef", ClientIP: "203.0.113.7"}
-		r2 := r.WithContext(reqctx.With(context.Background(), sc))
+		ctx, _ := reqctx.New(context.Background(), "0123456789abcdef0123456789abcdef", "203.0.113.7")
+		r2 := r.WithContext(ctx)
 		w := &discardWriter{h: make(http.Header, 8)}
 		gw.ServeHTTP(w, r2)
 		return w.code

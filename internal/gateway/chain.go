@@ -24,7 +24,9 @@ import (
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := g.now()
 	sc := reqctx.From(r.Context())
-	sw := &statusWriter{ResponseWriter: w}
+	// One allocation for the per-request state the chain needs on the heap.
+	st := &chainState{sw: statusWriter{ResponseWriter: w}}
+	sw := &st.sw
 	decision, routeName := "allowed", ""
 	var params map[string]string
 	defer func() {
@@ -75,9 +77,10 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	// 3. authorise
-	in := &policy.Input{Method: r.Method, PathParams: params, Header: r.Header, Claims: claims, Now: start}
-	if rt.rule.Allow != nil || rt.rule.ResponseAllow != nil {
-		in.Query = r.URL.Query() // parsed only when a rule could read it
+	in := &st.in
+	*in = policy.Input{Method: r.Method, PathParams: params, Header: r.Header, Claims: claims, Now: start}
+	if r.URL.RawQuery != "" && (rt.rule.Allow != nil || rt.rule.ResponseAllow != nil) {
+		in.Query = r.URL.Query() // parsed only when a rule could read it (nil: none)
 	}
 	if d := rt.rule.Decide(r.Context(), in); !d.Allow {
 		decision = d.Reason
@@ -120,7 +123,10 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if origin := r.Header.Get("Origin"); rt.cors.allowed(origin) {
 		rt.cors.setHeaders(sw.Header(), origin)
 	}
-	r.Body = http.MaxBytesReader(sw, r.Body, rt.maxBody)
+	if r.Body != nil && r.Body != http.NoBody {
+		// (A request without a body has nothing to limit.)
+		r.Body = http.MaxBytesReader(sw, r.Body, rt.maxBody)
+	}
 	if rt.rule.ResponseAllow != nil {
 		r = r.WithContext(withRoute(r.Context(), &routeScope{route: rt, input: in}))
 	}
@@ -160,6 +166,12 @@ func (g *Gateway) authenticate(r *http.Request) (*token.Claims, string) {
 
 func (g *Gateway) deny(w http.ResponseWriter, sc *reqctx.Scope, p *problem.Details) {
 	problem.Write(w, p, sc.RequestID)
+}
+
+// chainState is what ServeHTTP keeps on the heap for one request.
+type chainState struct {
+	sw statusWriter
+	in policy.Input
 }
 
 // statusWriter remembers the status for metrics. Unwrap lets

@@ -113,6 +113,7 @@ type quota struct {
 	name   string
 	limit  int64
 	window time.Duration
+	policy ratelimit.Policy
 }
 
 // route is one compiled route.
@@ -131,9 +132,11 @@ type route struct {
 }
 
 type routeLimit struct {
-	name string
-	per  string
-	lim  ratelimit.Limit
+	name   string
+	per    string
+	lim    ratelimit.Limit
+	key    string           // the store key's fixed prefix, "rt:<route>:<ip:|u:|all>"
+	policy ratelimit.Policy // the RateLimit headers' fixed parts
 }
 
 // New compiles the gateway from the config.
@@ -164,7 +167,9 @@ func New(opts Options) (*Gateway, error) {
 		if err != nil {
 			return nil, fmt.Errorf("gateway: plan %s: %w", name, err)
 		}
-		g.plans[name] = quota{name: "plan_" + name, limit: r.Count, window: r.Period}
+		q := quota{name: "plan_" + name, limit: r.Count, window: r.Period}
+		q.policy = ratelimit.NewPolicy(q.name, ratelimit.Limit{Count: q.limit, Period: q.window})
+		g.plans[name] = q
 	}
 	var err error
 	if g.edge, err = compileEdge(opts.Limits); err != nil {
@@ -222,11 +227,21 @@ func (g *Gateway) compileRoute(rc config.Route, ups map[string]*upstream, opts O
 		if err != nil {
 			return nil, err
 		}
-		rt.limits = append(rt.limits, routeLimit{
+		rl := routeLimit{
 			name: fmt.Sprintf("route_%d_%s", j, l.Per),
 			per:  l.Per,
 			lim:  ratelimit.Limit{Count: l.Count, Period: l.Period},
-		})
+		}
+		rl.policy = ratelimit.NewPolicy(rl.name, rl.lim)
+		switch rl.per {
+		case config.PerIP:
+			rl.key = "rt:" + name + ":ip:"
+		case config.PerUser:
+			rl.key = "rt:" + name + ":u:"
+		default:
+			rl.key = "rt:" + name + ":all"
+		}
+		rt.limits = append(rt.limits, rl)
 	}
 	if rc.Protect != nil {
 		if rt.prot, err = g.compileProtect(rc, rt, opts); err != nil {

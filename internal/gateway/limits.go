@@ -129,25 +129,24 @@ func (g *Gateway) allow(w http.ResponseWriter, r *http.Request, name, key string
 // the RateLimit headers, and returns a 429 problem when one is exhausted.
 func (g *Gateway) routeLimits(r *http.Request, h http.Header, rt *route, c *token.Claims, ip string) *problem.Details {
 	var retry time.Duration
-	for _, rl := range rt.limits {
-		key := "rt:" + rt.name + ":"
+	for i := range rt.limits {
+		rl := &rt.limits[i]
+		key := rl.key // "rt:<route>:all"
 		switch rl.per {
 		case config.PerIP:
-			key += "ip:" + ip
+			key += ip
 		case config.PerUser:
 			if c == nil {
 				continue // a public route's anonymous caller has no user budget
 			}
-			key += "u:" + c.Subject
-		default:
-			key += "all"
+			key += c.Subject
 		}
 		d, err := g.limiter.AllowGCRA(r.Context(), key, rl.lim, 1)
 		if err != nil {
 			return problem.New(http.StatusServiceUnavailable, "unavailable", "Service unavailable", "")
 		}
 		g.obs.Limit(rl.name, d.Allowed)
-		ratelimit.AddHeaders(h, rl.name, rl.lim, d)
+		rl.policy.AddHeaders(h, d)
 		if !d.Allowed {
 			retry = max(retry, d.RetryAfter)
 		}
@@ -163,7 +162,7 @@ func (g *Gateway) routeLimits(r *http.Request, h http.Header, rt *route, c *toke
 				return problem.New(http.StatusServiceUnavailable, "unavailable", "Service unavailable", "")
 			}
 			g.obs.Limit(q.name, d.Allowed)
-			ratelimit.AddHeaders(h, q.name, ratelimit.Limit{Count: q.limit, Period: q.window}, d)
+			q.policy.AddHeaders(h, d)
 			if !d.Allowed {
 				retry = max(retry, d.RetryAfter)
 			}

@@ -15,6 +15,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"unsafe"
 
 	"github.com/gatehouse-dev/gatehouse/internal/audit"
 	"github.com/gatehouse-dev/gatehouse/internal/policy"
@@ -54,43 +55,88 @@ func (g *Gateway) newProxy(rt *route, up *upstream) *httputil.ReverseProxy {
 
 // rewrite applies the upstream contract (DESIGN.md "Upstream contract").
 // ReverseProxy has already removed hop-by-hop headers and every inbound
-// Forwarded / X-Forwarded-* header before calling it.
+// Forwarded / X-Forwarded-{For,Host,Proto} header before calling it.
+//
+// Why map operations instead of Del and Set: one pass over the inbound names
+// decides each one without re-canonicalising it, our keys are canonical
+// already, and every value we set shares one backing array.
 func rewrite(pr *httputil.ProxyRequest, rt *route, up *upstream) {
 	pr.SetURL(up.url)
-	out := pr.Out.Header
-	// Inbound Gatehouse-* headers are the client's words, not ours: an upstream
-	// that trusts Gatehouse-User-Id must only ever see the value we set. The
-	// same for every X-Forwarded-* (ReverseProxy removes only -For, -Host and
-	// -Proto; -Prefix and -Port steer URL building in many frameworks).
+	out := pr.Out.Header // the clone of the inbound header
+	sc := reqctx.From(pr.In.Context())
+	c := sc.Claims
+	dropAE := rt.rule.ResponseAllow != nil || rt.prot != nil && rt.prot.ReadsResponseBody()
 	for k := range out {
-		if hasHeaderPrefix(k, "gatehouse-") || hasHeaderPrefix(k, "x-forwarded-") || spoofable[strings.ToLower(strings.ReplaceAll(k, "_", "-"))] {
+		// Inbound Gatehouse-* headers are the client's words, not ours: an
+		// upstream that trusts Gatehouse-User-Id must only ever see the value we
+		// set. The same for every X-Forwarded-* (ReverseProxy removes only -For,
+		// -Host and -Proto; -Prefix and -Port steer URL building in many
+		// frameworks) and the other client-IP headers proxies set.
+		switch {
+		case strippedHeader(k):
+			delete(out, k)
+		case k == "Authorization" && !rt.forwardAuth:
+			// The upstream gets identity headers instead; a forwarded token
+			// could be replayed by (or leak from) a backend that never needed it.
+			delete(out, k)
+		case k == "Accept-Encoding" && dropAE:
+			// The response rule or filter must read the body: ask for it
+			// uncompressed.
 			delete(out, k)
 		}
 	}
-	sc := reqctx.From(pr.In.Context())
-	if c := sc.Claims; c != nil {
-		out.Set("Gatehouse-User-Id", c.Subject)
-		out.Set("Gatehouse-Session-Id", c.SessionID)
-		out.Set("Gatehouse-Roles", strings.Join(c.Roles, ","))
-		out.Set("Gatehouse-Plan", c.Plan)
-		out.Set("Gatehouse-Auth-Methods", strings.Join(c.AMR, ","))
+	n := forwardingHeaders
+	if c != nil {
+		n += identityHeaders
 	}
-	if !rt.forwardAuth {
-		// The upstream gets identity headers instead; a forwarded token could be
-		// replayed by (or leak from) a backend that never needed it.
-		out.Del("Authorization")
-	}
-	if rt.rule.ResponseAllow != nil || rt.prot != nil && rt.prot.ReadsResponseBody() {
-		// The response rule or filter must read the body: ask for it uncompressed.
-		out.Del("Accept-Encoding")
-	}
+	vals := make([]string, n)
+	set := func(i int, k, v string) { vals[i] = v; out[k] = vals[i : i+1 : i+1] }
 	// Forwarding headers are rebuilt from what we know, never passed through.
-	out.Set("X-Forwarded-For", sc.ClientIP)
-	out.Set("X-Forwarded-Host", pr.In.Host)
-	out.Set("X-Forwarded-Proto", "https")
-	out.Set("Forwarded", forwarded(sc.ClientIP, pr.In.Host))
-	out.Set("X-Request-Id", sc.RequestID)
+	set(0, "X-Forwarded-For", sc.ClientIP)
+	set(1, "X-Forwarded-Host", pr.In.Host)
+	set(2, "X-Forwarded-Proto", "https")
+	set(3, "Forwarded", forwarded(sc.ClientIP, pr.In.Host))
+	set(4, "X-Request-Id", sc.RequestID)
+	if c != nil {
+		set(5, "Gatehouse-User-Id", c.Subject)
+		set(6, "Gatehouse-Session-Id", c.SessionID)
+		set(7, "Gatehouse-Roles", strings.Join(c.Roles, ","))
+		set(8, "Gatehouse-Plan", c.Plan)
+		set(9, "Gatehouse-Auth-Methods", strings.Join(c.AMR, ","))
+	}
 }
+
+// The headers rewrite sets: always, and for an authenticated caller.
+const (
+	forwardingHeaders = 5
+	identityHeaders   = 5
+)
+
+// strippedHeader reports whether an inbound header name is one the upstream
+// must never receive from the client: Gatehouse-*, X-Forwarded-*, and the
+// spoofable client-IP headers, in any case and with '_' read as '-'.
+func strippedHeader(k string) bool {
+	if len(k) < 9 {
+		return false // shorter than the shortest ("x-real-ip")
+	}
+	switch k[0] | 0x20 {
+	case 'g':
+		return hasHeaderPrefix(k, "gatehouse-")
+	case 'x':
+		return hasHeaderPrefix(k, "x-forwarded-") || headerIs(k, "x-real-ip") || headerIs(k, "x-client-ip") || headerIs(k, "x-cluster-client-ip")
+	case 't':
+		return headerIs(k, "true-client-ip")
+	case 'c':
+		return headerIs(k, "cf-connecting-ip")
+	case 'f':
+		return headerIs(k, "forwarded-for")
+	}
+	return false
+}
+
+// headerIs reports whether k is name (lower case), ignoring case and reading
+// '_' as '-'.
+func headerIs(k, name string) bool { return len(k) == len(name) && hasHeaderPrefix(k, name) }
 
 // hasHeaderPrefix reports whether the header name k starts with prefix (lower
 // case, words joined by '-'), ignoring case and reading '_' as '-'. Why the
@@ -116,17 +162,20 @@ func hasHeaderPrefix(k, prefix string) bool {
 	return true
 }
 
-// spoofable are client-IP headers other proxies set and frameworks believe;
-// from a client they are lies, and the rebuilt X-Forwarded-For says the truth.
-var spoofable = map[string]bool{"x-real-ip": true, "true-client-ip": true, "x-client-ip": true, "cf-connecting-ip": true, "x-cluster-client-ip": true, "forwarded-for": true}
-
-// forwarded builds an RFC 7239 Forwarded value.
+// forwarded builds an RFC 7239 Forwarded value in one allocation.
 func forwarded(ip, host string) string {
 	node := ip
 	if a, err := netip.ParseAddr(ip); err == nil && a.Is6() {
 		node = "[" + ip + "]"
 	}
-	return "for=" + strconv.Quote(node) + ";host=" + strconv.Quote(host) + ";proto=https"
+	b := make([]byte, 0, len(node)+len(host)+32)
+	b = append(b, "for="...)
+	b = strconv.AppendQuote(b, node)
+	b = append(b, ";host="...)
+	b = strconv.AppendQuote(b, host)
+	b = append(b, ";proto=https"...)
+	// b is never written again: the string may share its bytes.
+	return unsafe.String(unsafe.SliceData(b), len(b))
 }
 
 // checkResponse runs before any byte of the response reaches the client: it

@@ -304,3 +304,19 @@ func TestHasHeaderPrefix(t *testing.T) {
 		}
 	}
 }
+
+func TestStrippedHeader(t *testing.T) {
+	t.Parallel()
+	for k, want := range map[string]bool{
+		"Gatehouse-User-Id": true, "gatehouse_plan": true, "GATEHOUSE-X": true,
+		"X-Forwarded-Prefix": true, "x_forwarded_port": true,
+		"X-Real-Ip": true, "X_REAL_IP": true, "True-Client-Ip": true, "X-Client-Ip": true,
+		"Cf-Connecting-Ip": true, "X-Cluster-Client-Ip": true, "Forwarded-For": true, "forwarded_for": true,
+		"Gatehouse": false, "X-Real-Ipx": false, "X-Client-Id": false, "Forwarded": false, "Cf-Ray": false,
+		"Accept": false, "X-Request-Id": false, "Authorization": false, "": false,
+	} {
+		if got := strippedHeader(k); got != want {
+			t.Errorf("strippedHeader(%q) = %v, want %v", k, got, want)
+		}
+	}
+}

@@ -146,9 +146,9 @@ func NewServer(d Deps) http.Handler {
 // so every log line and error carries them.
 func requestScope(p reqctx.Proxies, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		sc := &reqctx.Scope{RequestID: p.RequestID(r), ClientIP: p.ClientIP(r)}
-		w.Header().Set("X-Request-Id", sc.RequestID)
-		next.ServeHTTP(w, r.WithContext(reqctx.With(r.Context(), sc)))
+		ctx, sc := reqctx.New(r.Context(), p.RequestID(r), p.ClientIP(r))
+		w.Header()["X-Request-Id"] = []string{sc.RequestID}
+		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
 
@@ -190,11 +190,15 @@ func limitBody(n int64, next http.Handler) http.Handler {
 // serves HTTPS: browsers and WebViews must never try plain HTTP again.
 func securityHeaders(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Canonical keys set directly, with one backing array for the four
+		// values: this runs on every response.
 		h := w.Header()
-		h.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("Referrer-Policy", "no-referrer")
-		h.Set("X-Frame-Options", "DENY")
+		v := make([]string, 4)
+		v[0], v[1], v[2], v[3] = "max-age=63072000; includeSubDomains", "nosniff", "no-referrer", "DENY"
+		h["Strict-Transport-Security"] = v[0:1:1]
+		h["X-Content-Type-Options"] = v[1:2:2]
+		h["Referrer-Policy"] = v[2:3:3]
+		h["X-Frame-Options"] = v[3:4:4]
 		next.ServeHTTP(w, r)
 	})
 }

@@ -3,6 +3,8 @@ package monitor
 import (
 	"net/http"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -17,7 +19,34 @@ type Metrics struct {
 	latency     *prometheus.HistogramVec
 	limits      *prometheus.CounterVec
 	storeErrors *prometheus.CounterVec
+
+	// Resolved children, so the request path does not pay WithLabelValues
+	// (label hashing, a read lock shared by every core, strconv of the
+	// status) on every request. Copy-on-write maps: a lookup is a plain map
+	// read; a new label set (rare after warm-up) copies the map under mu.
+	mu       sync.Mutex
+	reqObs   atomic.Pointer[map[reqKey]reqChildren]
+	limitObs atomic.Pointer[map[limitKey]prometheus.Counter]
 }
+
+type reqKey struct {
+	route, decision string
+	status          int
+}
+
+type reqChildren struct {
+	count   prometheus.Counter
+	latency prometheus.Observer
+}
+
+type limitKey struct {
+	name    string
+	allowed bool
+}
+
+// maxCachedChildren bounds each resolved-children map; label sets beyond it
+// (a route table of thousands of routes, say) take the WithLabelValues path.
+const maxCachedChildren = 1024
 
 // CacheStats reports verified-token cache hits and misses.
 type CacheStats interface {
@@ -67,19 +96,63 @@ func (m *Metrics) Request(route, decision string, status int, d time.Duration) {
 	if route == "" {
 		route = "-"
 	}
-	m.requests.WithLabelValues(route, decision, strconv.Itoa(status)).Inc()
+	k := reqKey{route, decision, status}
+	c, ok := lookupChild(&m.reqObs, k)
+	if !ok {
+		c = reqChildren{count: m.requests.WithLabelValues(route, decision, strconv.Itoa(status)), latency: m.latency.WithLabelValues(route)}
+		storeChild(&m.mu, &m.reqObs, k, c)
+	}
+	c.count.Inc()
 	if d > 0 {
-		m.latency.WithLabelValues(route).Observe(d.Seconds())
+		c.latency.Observe(d.Seconds())
 	}
 }
 
 // Limit records one rate-limit decision.
 func (m *Metrics) Limit(name string, allowed bool) {
-	outcome := "allowed"
-	if !allowed {
-		outcome = "denied"
+	k := limitKey{name, allowed}
+	c, ok := lookupChild(&m.limitObs, k)
+	if !ok {
+		outcome := "allowed"
+		if !allowed {
+			outcome = "denied"
+		}
+		c = m.limits.WithLabelValues(name, outcome)
+		storeChild(&m.mu, &m.limitObs, k, c)
 	}
-	m.limits.WithLabelValues(name, outcome).Inc()
+	c.Inc()
+}
+
+func lookupChild[K comparable, V any](p *atomic.Pointer[map[K]V], k K) (V, bool) {
+	var zero V
+	cur := p.Load()
+	if cur == nil {
+		return zero, false
+	}
+	v, ok := (*cur)[k]
+	return v, ok
+}
+
+// storeChild adds k to the copy-on-write map p unless it is full.
+func storeChild[K comparable, V any](mu *sync.Mutex, p *atomic.Pointer[map[K]V], k K, v V) {
+	mu.Lock()
+	defer mu.Unlock()
+	cur := p.Load()
+	var n int
+	if cur != nil {
+		n = len(*cur)
+	}
+	if n >= maxCachedChildren {
+		return
+	}
+	next := make(map[K]V, n+1)
+	if cur != nil {
+		for ck, cv := range *cur {
+			next[ck] = cv
+		}
+	}
+	next[k] = v
+	p.Store(&next)
 }
 
 // StoreError records one failure of a shared store and the policy applied.

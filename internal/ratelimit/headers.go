@@ -44,22 +44,50 @@ func SetHeaders(h http.Header, name string, l Limit, d Decision) {
 // several limits, e.g. a per-second rate and a daily quota. When d denies,
 // Retry-After becomes the larger of its current value and d's.
 func AddHeaders(h http.Header, name string, l Limit, d Decision) {
+	NewPolicy(name, l).AddHeaders(h, d)
+}
+
+// Policy is one limit's header members formatted once, for a limit that is
+// reported on many responses (a route's): the RateLimit-Policy member whole
+// and the RateLimit member's name. Its AddHeaders is AddHeaders without
+// re-formatting what does not change between responses.
+type Policy struct {
+	member string // "name";q=100;w=3600
+	name   string // "name"
+}
+
+// NewPolicy formats the fixed parts of the headers for limit l named name.
+func NewPolicy(name string, l Limit) Policy {
 	var buf [160]byte
 	b := appendSFString(buf[:0], name)
-	nameEnd := len(b)
-
+	p := Policy{name: string(b)}
 	b = append(b, ";q="...)
 	b = strconv.AppendInt(b, l.EffectiveBurst(), 10)
 	b = append(b, ";w="...)
 	b = strconv.AppendInt(b, ceilSeconds(l.Window()), 10)
-	appendMember(h, keyPolicy, b)
+	p.member = string(b)
+	return p
+}
 
-	b = append(b[:nameEnd], ";r="...)
+// AddHeaders is the package's AddHeaders for this policy.
+func (p Policy) AddHeaders(h http.Header, d Decision) {
+	var buf [96]byte
+	b := append(buf[:0], p.name...)
+	b = append(b, ";r="...)
 	b = strconv.AppendInt(b, max(d.Remaining, 0), 10)
 	b = append(b, ";t="...)
 	b = strconv.AppendInt(b, ceilSeconds(d.ResetAfter), 10)
-	appendMember(h, keyRateLimit, b)
-
+	pol, rl := h[keyPolicy], h[keyRateLimit]
+	if len(pol) == 0 && len(rl) == 0 {
+		// The usual case, one limit on the response: one backing array for
+		// both fields.
+		vals := make([]string, 2)
+		vals[0], vals[1] = p.member, string(b)
+		h[keyPolicy], h[keyRateLimit] = vals[0:1:1], vals[1:2:2]
+	} else {
+		appendMember(h, keyPolicy, p.member)
+		appendMember(h, keyRateLimit, string(b))
+	}
 	if !d.Allowed {
 		secs := max(ceilSeconds(d.RetryAfter), 1)
 		if cur := h[keyRetryAfter]; len(cur) > 0 {
@@ -72,12 +100,12 @@ func AddHeaders(h http.Header, name string, l Limit, d Decision) {
 }
 
 // appendMember adds member to the list in field, keeping one field line.
-func appendMember(h http.Header, key string, member []byte) {
+func appendMember(h http.Header, key, member string) {
 	if cur := h[key]; len(cur) > 0 && cur[0] != "" {
-		h[key] = []string{cur[0] + ", " + string(member)}
+		h[key] = []string{cur[0] + ", " + member}
 		return
 	}
-	h[key] = []string{string(member)}
+	h[key] = []string{member}
 }
 
 // ceilSeconds rounds d up to whole seconds; negative durations give 0.

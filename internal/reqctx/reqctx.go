@@ -26,6 +26,31 @@ type key struct{}
 // With returns ctx carrying s.
 func With(ctx context.Context, s *Scope) context.Context { return context.WithValue(ctx, key{}, s) }
 
+// New returns ctx carrying a new scope with the given request id and client
+// IP, and that scope: With(ctx, &Scope{...}) in one allocation instead of two
+// (it runs on every request).
+func New(ctx context.Context, requestID, clientIP string) (context.Context, *Scope) {
+	c := &scopeCtx{Context: ctx, s: Scope{RequestID: requestID, ClientIP: clientIP}}
+	return c, &c.s
+}
+
+// scopeCtx is a context carrying a scope, like context.WithValue(ctx, key{},
+// s) with the scope in the same allocation. Everything but Value(key{}) is
+// its parent's, so cancellation propagates as through a valueCtx.
+type scopeCtx struct {
+	context.Context
+	s Scope
+}
+
+func (c *scopeCtx) Value(k any) any {
+	if k == (key{}) {
+		return &c.s
+	}
+	return c.Context.Value(k)
+}
+
+func (c *scopeCtx) String() string { return "reqctx.New" }
+
 // From returns the request's scope; never nil (an empty scope when none was set).
 func From(ctx context.Context) *Scope {
 	if s, ok := ctx.Value(key{}).(*Scope); ok && s != nil {
@@ -129,8 +154,10 @@ func (p Proxies) RequestID(r *http.Request) string {
 // NewID returns 16 random bytes in hex.
 func NewID() string {
 	var b [16]byte
+	var h [32]byte
 	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
+	hex.Encode(h[:], b[:])
+	return string(h[:])
 }
 
 func validID(s string) bool {

@@ -32,16 +32,19 @@ const cacheShards = 64
 // failures are never cached. Revocation is checked separately on every request
 // (by session id), so caching never extends a revoked session.
 type Cache struct {
-	v          Verifier
-	now        func() time.Time
-	perShard   int
-	shards     [cacheShards]cacheShard
-	hits, miss atomic.Uint64
+	v        Verifier
+	now      func() time.Time
+	perShard int
+	shards   [cacheShards]cacheShard
 }
 
+// cacheShard counts its own hits and misses: one counter for the whole cache
+// would be a cache line every core writes on every request.
 type cacheShard struct {
-	mu sync.RWMutex
-	m  map[[sha256.Size]byte]cacheEntry
+	mu         sync.RWMutex
+	m          map[[sha256.Size]byte]cacheEntry
+	hits, miss atomic.Uint64
+	_          [64]byte // keep neighbouring shards' counters off this cache line
 }
 
 type cacheEntry struct {
@@ -79,10 +82,10 @@ func (c *Cache) Verify(tok string) (*Claims, error) {
 	e, ok := sh.m[k]
 	sh.mu.RUnlock()
 	if ok && now < e.exp {
-		c.hits.Add(1)
+		sh.hits.Add(1)
 		return e.claims, nil
 	}
-	c.miss.Add(1)
+	sh.miss.Add(1)
 	claims, err := c.v.Verify(tok)
 	if err != nil {
 		return nil, err
@@ -118,7 +121,13 @@ func (sh *cacheShard) evict(now int64, limit int) {
 }
 
 // Stats returns the number of hits and misses so far.
-func (c *Cache) Stats() (hits, misses uint64) { return c.hits.Load(), c.miss.Load() }
+func (c *Cache) Stats() (hits, misses uint64) {
+	for i := range c.shards {
+		hits += c.shards[i].hits.Load()
+		misses += c.shards[i].miss.Load()
+	}
+	return hits, misses
+}
 
 // Len is the number of cached tokens.
 func (c *Cache) Len() int {

@@ -51,6 +51,7 @@ type compareOptions struct {
 	warmup       time.Duration
 	duration     time.Duration
 	openDuration time.Duration
+	openSlice    time.Duration
 	half         float64
 	maxRequests  int64
 	runs         int
@@ -68,6 +69,7 @@ func parseCompare(args []string, stderr io.Writer) (*compareOptions, error) {
 	fs.DurationVar(&o.warmup, "warmup", 2*time.Second, "closed-loop warm-up before each measurement")
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "closed-loop measurement per configuration")
 	fs.DurationVar(&o.openDuration, "open-duration", 10*time.Second, "open-loop (constant rate) measurement per configuration; 0 skips it")
+	fs.DurationVar(&o.openSlice, "open-slice", time.Second, "the open loop alternates between the configurations in slices this long (each gets --open-duration in all)")
 	fs.Float64Var(&o.half, "rate-fraction", 0.5, "open-loop rate as a fraction of (a)'s closed-loop peak in the same run")
 	fs.Int64Var(&o.maxRequests, "max-requests", 3_000_000, "hard cap on requests per measurement")
 	fs.IntVar(&o.runs, "runs", 1, "complete runs of every configuration (the tables of each, then the median)")
@@ -91,6 +93,8 @@ func parseCompare(args []string, stderr io.Writer) (*compareOptions, error) {
 		return nil, fmt.Errorf("--duration must be in (0, 5m] and --warmup in [0, 1m]")
 	case o.openDuration < 0 || o.openDuration > 5*time.Minute:
 		return nil, fmt.Errorf("--open-duration must be in [0, 5m]")
+	case o.openSlice <= 0 || o.openSlice > o.openDuration && o.openDuration > 0:
+		return nil, fmt.Errorf("--open-slice must be in (0, --open-duration]")
 	case o.half <= 0 || o.half > 1:
 		return nil, fmt.Errorf("--rate-fraction %v: want (0, 1]", o.half)
 	case o.maxRequests < 1 || o.maxRequests > 100_000_000:
@@ -273,9 +277,27 @@ func redisReachable(s string) string {
 	return ""
 }
 
+// live is a configuration's proxy and loaded connections, kept running
+// between the closed loop and the interleaved open loop.
+type live struct {
+	m    *measurement
+	p    *child
+	pool *load.Pool
+}
+
+func (l *live) close() {
+	l.pool.Close()
+	l.p.stop()
+}
+
 func (c *compare) runOnce(ctx context.Context, run int) ([]*measurement, error) {
 	var ms []*measurement
-	var peakA float64
+	var lives []*live
+	defer func() {
+		for _, l := range lives {
+			l.close()
+		}
+	}()
 	for _, s := range setups() {
 		if !c.o.only[s.id] {
 			continue
@@ -284,21 +306,36 @@ func (c *compare) runOnce(ctx context.Context, run int) ([]*measurement, error) 
 			ms = append(ms, &measurement{s: s, skipped: c.redisOK})
 			continue
 		}
-		c.progress("run %d: (%s) %s", run, s.id, s.title)
-		m, err := c.measure(ctx, run, s, peakA)
+		c.progress("run %d: (%s) %s, closed loop", run, s.id, s.title)
+		l, err := c.measureClosed(ctx, run, s)
+		if l != nil {
+			lives = append(lives, l)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("run %d (%s): %w", run, s.id, err)
 		}
-		if s.id == "a" {
-			peakA = m.closed.Throughput()
-		}
-		ms = append(ms, m)
+		ms = append(ms, l.m)
 	}
-	return ms, nil
+	if c.o.openDuration > 0 && len(lives) > 0 {
+		c.progress("run %d: open loop, the configurations interleaved in %s slices", run, c.o.openSlice)
+		if err := c.measureOpen(ctx, lives); err != nil {
+			return nil, fmt.Errorf("run %d open loop: %w", run, err)
+		}
+	}
+	for _, l := range lives {
+		if err := l.p.alive(); err != nil {
+			return nil, fmt.Errorf("run %d (%s): %w", run, l.m.s.id, err)
+		}
+		if !l.m.s.bare {
+			l.m.logNote = logProblems(l.p.logPath)
+		}
+	}
+	return ms, ctx.Err()
 }
 
-// measure starts the proxy of s, loads it, and stops it.
-func (c *compare) measure(ctx context.Context, run int, s setup, peakA float64) (*measurement, error) {
+// measureClosed starts the proxy of s and runs the closed loop on it. The
+// proxy stays up (the caller closes the returned live) for the open loop.
+func (c *compare) measureClosed(ctx context.Context, run int, s setup) (*live, error) {
 	var p *child
 	var err error
 	var hdr []string
@@ -312,27 +349,30 @@ func (c *compare) measure(ctx context.Context, run int, s setup, peakA float64) 
 		return nil, err
 	}
 	c.kids.add(p)
-	defer p.stop()
 	m := &measurement{s: s}
 	if s.auth {
 		tok, err := c.signup(ctx, p.addr, fmt.Sprintf("user-%s-%d@example.com", s.id, run))
 		if err != nil {
+			p.stop()
 			return nil, err
 		}
 		hdr = []string{"Authorization", "Bearer " + tok}
 		if m.sanityMsg, err = c.sanity(ctx, p.addr, tok); err != nil {
+			p.stop()
 			return nil, err
 		}
 	}
 	req, err := load.GET(p.addr, "/v1/bench", hdr...)
 	if err != nil {
+		p.stop()
 		return nil, err
 	}
 	pool, err := load.Dial(ctx, p.addr, req, load.Options{Conns: c.o.conns, TLS: c.tls})
 	if err != nil {
+		p.stop()
 		return nil, err
 	}
-	defer pool.Close()
+	l := &live{m: m, p: p, pool: pool}
 	if c.o.warmup > 0 {
 		pool.Closed(ctx, c.o.warmup, c.o.maxRequests)
 	}
@@ -340,31 +380,51 @@ func (c *compare) measure(ctx context.Context, run int, s setup, peakA float64) 
 	m.closed = pool.Closed(ctx, c.o.duration, c.o.maxRequests)
 	m.cpu = c.cpu(p).minus(before)
 	if err := p.alive(); err != nil {
-		return nil, err
+		return l, err
 	}
-	if ctx.Err() != nil {
-		return nil, ctx.Err()
-	}
-	if c.o.openDuration > 0 {
-		if s.id == "a" {
-			peakA = m.closed.Throughput()
+	return l, ctx.Err()
+}
+
+// measureOpen runs the open loop at --rate-fraction × (a)'s closed-loop peak
+// on every configuration, interleaved: --open-slice of one, then of the next,
+// round after round (the order rotating each round) until each has had
+// --open-duration. Why interleaved: on a shared machine the background load
+// drifts over tens of seconds, and a p99 measured in one 10-s window and
+// compared with a p99 from another window seconds later mostly compares the
+// windows. In slices, every configuration sees the same stretch of time.
+func (c *compare) measureOpen(ctx context.Context, lives []*live) error {
+	var peakA float64
+	for _, l := range lives {
+		if l.m.s.id == "a" {
+			peakA = l.m.closed.Throughput()
 		}
-		m.openRate = c.o.half * peakA
-		if m.openRate >= 1 {
-			before := c.cpu(p)
-			if m.open, err = pool.Open(ctx, m.openRate, c.o.openDuration, c.o.maxRequests); err != nil {
-				return nil, err
+	}
+	rate := c.o.half * peakA
+	if rate < 1 {
+		return nil
+	}
+	for _, l := range lives {
+		l.m.openRate = rate
+		l.m.open = &load.Result{}
+	}
+	rounds := max(1, int((c.o.openDuration+c.o.openSlice/2)/c.o.openSlice))
+	slice := c.o.openDuration / time.Duration(rounds)
+	for round := 0; round < rounds; round++ {
+		for i := range lives {
+			l := lives[(round+i)%len(lives)]
+			before := c.cpu(l.p)
+			r, err := l.pool.Open(ctx, rate, slice, c.o.maxRequests)
+			if err != nil {
+				return err
 			}
-			m.openCPU = c.cpu(p).minus(before)
+			l.m.openCPU = l.m.openCPU.plus(c.cpu(l.p).minus(before))
+			l.m.open.Add(r)
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
 		}
 	}
-	if err := p.alive(); err != nil {
-		return nil, err
-	}
-	if !s.bare {
-		m.logNote = logProblems(p.logPath)
-	}
-	return m, ctx.Err()
+	return nil
 }
 
 // cpu reads the CPU time of the proxy, the upstream and this process. A
@@ -379,6 +439,10 @@ func (c *compare) cpu(p *child) cpuUse {
 
 func (u cpuUse) minus(o cpuUse) cpuUse {
 	return cpuUse{u.proxy - o.proxy, u.upstream - o.upstream, u.loadgen - o.loadgen}
+}
+
+func (u cpuUse) plus(o cpuUse) cpuUse {
+	return cpuUse{u.proxy + o.proxy, u.upstream + o.upstream, u.loadgen + o.loadgen}
 }
 
 // gatehouseConfig is the YAML for configurations (b)–(d). Edge limits are off

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"flag"
@@ -220,5 +221,39 @@ func TestMedian(t *testing.T) {
 	}
 	if got := median(nil); got == got {
 		t.Errorf("median(nil) = %v, want NaN", got)
+	}
+}
+
+func TestReadRequest(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, raw, rest string
+		closeAfter      bool
+		wantErr         bool
+	}{
+		{name: "get", raw: "GET /v1/bench HTTP/1.1\r\nHost: x\r\nGatehouse-User-Id: u1\r\n\r\nNEXT", rest: "NEXT"},
+		{name: "post with length", raw: "POST / HTTP/1.1\r\ncontent-length: 4\r\n\r\nbodyNEXT", rest: "NEXT"},
+		{name: "chunked", raw: "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nbody\r\n0\r\n\r\nNEXT", rest: "NEXT"},
+		{name: "close", raw: "GET / HTTP/1.1\r\nConnection: close\r\n\r\n", closeAfter: true},
+		{name: "http/1.0", raw: "GET / HTTP/1.0\r\n\r\n", closeAfter: true},
+		{name: "not http", raw: "hello\r\n\r\n", wantErr: true},
+		{name: "bad length", raw: "POST / HTTP/1.1\r\nContent-Length: x\r\n\r\n", wantErr: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			br := bufio.NewReader(strings.NewReader(tc.raw))
+			closeAfter, err := readRequest(br)
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("err = %v, want error %v", err, tc.wantErr)
+			}
+			if tc.wantErr {
+				return
+			}
+			rest, _ := io.ReadAll(br)
+			if closeAfter != tc.closeAfter || string(rest) != tc.rest {
+				t.Errorf("close=%v rest %q, want close=%v rest %q", closeAfter, rest, tc.closeAfter, tc.rest)
+			}
+		})
 	}
 }

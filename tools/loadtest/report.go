@@ -63,7 +63,7 @@ func (c *compare) runTables(run int, ms []*measurement) string {
 			failures(r.Non2xx, r.Errors, r.Dropped))
 	}
 	if a.open != nil {
-		fmt.Fprintf(&b, "\n### Run %d — open loop at %.0f req/s (%.2f × (a)'s peak) for %s, latency from the scheduled send time\n\n", run, a.openRate, c.o.half, c.o.openDuration)
+		fmt.Fprintf(&b, "\n### Run %d — open loop at %.0f req/s (%.2f × (a)'s peak) for %s each, the configurations interleaved in %s slices, latency from the scheduled send time\n\n", run, a.openRate, c.o.half, c.o.openDuration, c.o.openSlice)
 		b.WriteString("| configuration | p50 | p99 | p99 added over (a) | p99 service time | proxy CPU µs/req | failures |\n")
 		b.WriteString("|---|---:|---:|---:|---:|---:|---|\n")
 		for _, m := range ms {

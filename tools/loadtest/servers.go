@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -60,12 +62,17 @@ func cmdUpstream(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	fs := flag.NewFlagSet("upstream", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	listen := fs.String("listen", "127.0.0.1:0", "loopback address to listen on (plain HTTP)")
+	netHTTP := fs.Bool("net-http", false, "serve with net/http instead of the minimal HTTP/1.1 responder")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	ln, err := listenLoopback(*listen)
 	if err != nil {
 		return fmt.Errorf("upstream: %w", err)
+	}
+	if !*netHTTP {
+		fmt.Fprintf(stdout, "listening %s\n", ln.Addr())
+		return serveRaw(ctx, ln, []byte(upstreamBody))
 	}
 	body := []byte(upstreamBody)
 	clen := strconv.Itoa(len(body))
@@ -82,6 +89,124 @@ func cmdUpstream(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return fmt.Errorf("upstream: %w", err)
 	}
 	return nil
+}
+
+// serveRaw is the upstream as a minimal HTTP/1.1 responder: it reads each
+// request's head and body and answers every one with the same bytes.
+//
+// Why not net/http: its server builds a Header map and a string per header
+// line of every request, so the upstream's CPU grows with the number of
+// headers the proxy sends, and the upstream shares the machine's cores with
+// the proxy being measured. Gatehouse's upstream contract adds about ten
+// headers (identity, forwarding, request id) that (a) does not send, and
+// net/http's parsing of them was charged to Gatehouse's throughput. In a real
+// deployment the upstream runs on its own CPU; here it should cost the same
+// whatever the proxy in front of it.
+func serveRaw(ctx context.Context, ln net.Listener, body []byte) error {
+	resp := []byte("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n" + string(body))
+	var mu sync.Mutex
+	conns := map[net.Conn]bool{}
+	var wg sync.WaitGroup
+	go func() {
+		<-ctx.Done()
+		ln.Close()
+		mu.Lock()
+		for c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+	}()
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			wg.Wait()
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("upstream: %w", err)
+		}
+		mu.Lock()
+		conns[c] = true
+		mu.Unlock()
+		wg.Go(func() {
+			defer func() {
+				mu.Lock()
+				delete(conns, c)
+				mu.Unlock()
+				c.Close()
+			}()
+			br := bufio.NewReaderSize(c, 16<<10)
+			for {
+				_ = c.SetReadDeadline(time.Now().Add(120 * time.Second))
+				closeAfter, err := readRequest(br)
+				if err != nil {
+					return
+				}
+				if _, err := c.Write(resp); err != nil || closeAfter {
+					return
+				}
+			}
+		})
+	}
+}
+
+// readRequest reads one HTTP/1.1 request head and discards its body (by
+// Content-Length or chunked). It reports whether the client asked to close.
+func readRequest(br *bufio.Reader) (closeAfter bool, err error) {
+	line, err := br.ReadSlice('\n')
+	if err != nil {
+		return false, err
+	}
+	if !bytes.Contains(line, []byte(" HTTP/1.")) {
+		return false, fmt.Errorf("malformed request line %q", line)
+	}
+	closeAfter = bytes.Contains(line, []byte(" HTTP/1.0"))
+	length, chunked := int64(0), false
+	for {
+		line, err = br.ReadSlice('\n')
+		if err != nil {
+			return false, err
+		}
+		line = bytes.TrimRight(line, "\r\n")
+		if len(line) == 0 {
+			break
+		}
+		name, value, ok := bytes.Cut(line, []byte(":"))
+		if !ok {
+			return false, fmt.Errorf("malformed header line %q", line)
+		}
+		value = bytes.TrimSpace(value)
+		switch {
+		case bytes.EqualFold(name, []byte("Content-Length")):
+			if length, err = strconv.ParseInt(string(value), 10, 64); err != nil || length < 0 {
+				return false, fmt.Errorf("bad Content-Length %q", value)
+			}
+		case bytes.EqualFold(name, []byte("Transfer-Encoding")):
+			chunked = bytes.EqualFold(value, []byte("chunked"))
+		case bytes.EqualFold(name, []byte("Connection")):
+			closeAfter = bytes.EqualFold(value, []byte("close"))
+		}
+	}
+	switch {
+	case chunked:
+		if _, err := io.Copy(io.Discard, httputil.NewChunkedReader(br)); err != nil {
+			return false, err
+		}
+		for { // trailer section
+			line, err := br.ReadSlice('\n')
+			if err != nil {
+				return false, err
+			}
+			if len(bytes.TrimRight(line, "\r\n")) == 0 {
+				break
+			}
+		}
+	case length > 0:
+		if _, err := br.Discard(int(length)); err != nil {
+			return false, err
+		}
+	}
+	return closeAfter, nil
 }
 
 // bufferPool is httputil.BufferPool over a sync.Pool of 32 KiB buffers.

@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -210,4 +211,42 @@ func FuzzGET(f *testing.F) {
 			t.Fatalf("request has %d header ends: %q", n, b)
 		}
 	})
+}
+
+func TestReadResponse(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name      string
+		raw       string
+		status    int
+		closeNext bool
+		rest      string // what must be left unread
+		wantErr   bool
+	}{
+		{name: "content-length", raw: "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 5\r\n\r\nhelloNEXT", status: 200, rest: "NEXT"},
+		{name: "case-insensitive names", raw: "HTTP/1.1 429 Too Many Requests\r\ncontent-length:  2\r\nRateLimit: \"x\";r=0;t=1\r\n\r\n{}NEXT", status: 429, rest: "NEXT"},
+		{name: "chunked", raw: "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n3\r\nabc\r\n0\r\n\r\nNEXT", status: 200, rest: "NEXT"},
+		{name: "connection close", raw: "HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n", status: 503, closeNext: true},
+		{name: "no length reads to the end", raw: "HTTP/1.1 200 OK\r\n\r\nall of it", status: 200, closeNext: true},
+		{name: "bad status line", raw: "HTTP/1.1 2x0 OK\r\n\r\n", wantErr: true},
+		{name: "bad length", raw: "HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n", wantErr: true},
+		{name: "truncated body", raw: "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort", wantErr: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			br := bufio.NewReader(strings.NewReader(tc.raw))
+			st, closeNext, err := readResponse(br)
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("err = %v, want error %v", err, tc.wantErr)
+			}
+			if tc.wantErr {
+				return
+			}
+			rest, _ := io.ReadAll(br)
+			if st != tc.status || closeNext != tc.closeNext || string(rest) != tc.rest {
+				t.Errorf("got %d close=%v rest %q, want %d close=%v rest %q", st, closeNext, rest, tc.status, tc.closeNext, tc.rest)
+			}
+		})
+	}
 }
