@@ -402,6 +402,12 @@ func TestSocialLogin(t *testing.T) {
 				wantCounts(t, s.counts(t), before)
 			})
 		}
+		t.Run("HEAD writes nothing", func(t *testing.T) {
+			before := s.counts(t)
+			r := do(t, s.browser, "HEAD", s.issuer+"/auth/v1/oidc/mock/authorize?"+good().Encode(), "", "")
+			wantStatus(t, r, http.StatusMethodNotAllowed)
+			wantCounts(t, s.counts(t), before)
+		})
 	})
 
 	t.Run("callback refuses", func(t *testing.T) {

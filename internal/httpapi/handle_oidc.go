@@ -26,6 +26,9 @@ var _ SocialLogin = (*social.Service)(nil)
 // it checks the app's request and redirects to the provider.
 func handleOIDCAuthorize(d *Deps, ew errorWriter) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if headRefused(w, r, ew) {
+			return
+		}
 		if d.Social == nil {
 			ew.problem(w, r, errUnknownProvider)
 			return
@@ -54,6 +57,9 @@ func handleOIDCAuthorize(d *Deps, ew errorWriter) http.Handler {
 // handleOIDCCallback is the provider's redirect back to Gatehouse.
 func handleOIDCCallback(d *Deps, ew errorWriter) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if headRefused(w, r, ew) {
+			return
+		}
 		if d.Social == nil {
 			ew.problem(w, r, errUnknownProvider)
 			return
@@ -72,6 +78,18 @@ func handleOIDCCallback(d *Deps, ew errorWriter) http.Handler {
 		}
 		redirect(w, to)
 	})
+}
+
+// headRefused answers HEAD with 405: both endpoints write (a pending state,
+// a spent state), and HEAD must be safe — a link prefetcher must not use up
+// a sign-in.
+func headRefused(w http.ResponseWriter, r *http.Request, ew errorWriter) bool {
+	if r.Method != http.MethodHead {
+		return false
+	}
+	w.Header().Set("Allow", "GET")
+	ew.problem(w, r, newProblem(http.StatusMethodNotAllowed, "method-not-allowed", "Method not allowed", "use GET"))
+	return true
 }
 
 var errUnknownProvider = newProblem(http.StatusNotFound, "unknown-provider", "Unknown provider", "no sign-in provider has this name")
