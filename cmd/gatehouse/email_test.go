@@ -240,6 +240,17 @@ func TestEmailVerificationAndPasswordResetEndToEnd(t *testing.T) {
 	wantStatus(t, do(t, s.c, "POST", s.issuer+"/auth/v1/email/verify/send", "", "", "Authorization", "Bearer "+l.str(t, "access_token")), http.StatusAccepted)
 	wantStatus(t, do(t, s.c, "POST", s.issuer+"/auth/v1/email/verify/send", jsonType, `{"email":"bob@example.com"}`, "Authorization", "Bearer "+l.str(t, "access_token")), http.StatusBadRequest)
 	wantStatus(t, do(t, s.c, "POST", s.issuer+"/auth/v1/email/verify/send", "", "", "Authorization", "Bearer nope"), http.StatusUnauthorized)
+
+	// No address, link token or code reached the log (audit events included).
+	logs := s.stderr.String()
+	if !strings.Contains(logs, "password_reset_completed") {
+		t.Fatal("the audit log lines are missing: the check below would prove nothing")
+	}
+	for _, secret := range []string{"ann@example.com", "bob@example.com", "dave@example.com", "nobody@example.com", tok, code} {
+		if strings.Contains(logs, secret) {
+			t.Errorf("the log carries a secret (%d chars)", len(secret))
+		}
+	}
 }
 
 func TestEmailSendLimitPerIPAndNotConfigured(t *testing.T) {

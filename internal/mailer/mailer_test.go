@@ -2,13 +2,17 @@ package mailer_test
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
+	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/mailer"
 	"github.com/gatehouse-dev/gatehouse/internal/mailer/mailpittest"
+	"github.com/gatehouse-dev/gatehouse/internal/tlsutil"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -130,4 +134,42 @@ func value(t *testing.T, reg *prometheus.Registry, kind, result string) float64 
 		}
 	}
 	return 0
+}
+
+// STARTTLS is required, never opportunistic: a server that offers it with a
+// trusted certificate gets the mail; a plaintext-only server gets nothing.
+func TestStartTLSIsRequired(t *testing.T) {
+	t.Parallel()
+	ca, err := tlsutil.EnsureDevCA(t.TempDir(), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	pem, err := os.ReadFile(ca.CAFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pem)
+	tlsMP := mailpittest.Start(t, "--smtp-tls-cert", ca.CertFile, "--smtp-tls-key", ca.KeyFile, "--smtp-require-starttls")
+	plainMP := mailpittest.Start(t)
+	for _, tc := range []struct {
+		name string
+		mp   *mailpittest.Server
+		ok   bool
+	}{{"starttls offered", tlsMP, true}, {"plaintext only", plainMP, false}} {
+		m, err := mailer.New(mailer.Config{Host: tc.mp.SMTPHost, Port: tc.mp.SMTPPort, From: "a@example.com", Timeout: 10 * time.Second,
+			TLSConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}, mailer.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = m.Send(context.Background(), mailer.Message{To: "tls@example.com", Subject: "s", Text: "secret link", Kind: "verify"})
+		if (err == nil) != tc.ok {
+			t.Fatalf("%s: err %v", tc.name, err)
+		}
+		if tc.ok {
+			tc.mp.WaitFor(t, "tls@example.com", 1)
+		} else if n := len(tc.mp.To(t, "tls@example.com")); n != 0 {
+			t.Fatalf("%s: %d mails sent in clear", tc.name, n)
+		}
+	}
 }

@@ -84,8 +84,9 @@ type Server struct {
 }
 
 // Start builds (once) and runs a mailpit on free loopback ports, waits at most
-// 30s until its API answers, and stops it at cleanup.
-func Start(t testing.TB) *Server {
+// 30s until its API answers, and stops it at cleanup. args are more mailpit
+// flags (e.g. --smtp-tls-cert, --smtp-tls-key, --smtp-require-starttls).
+func Start(t testing.TB, args ...string) *Server {
 	t.Helper()
 	bin, err := binary()
 	if err != nil {
@@ -96,10 +97,11 @@ func Start(t testing.TB) *Server {
 		smtpAddr, httpAddr := freeAddr(t), freeAddr(t)
 		ctx, cancel := context.WithCancel(context.Background())
 		var logs bytes.Buffer
-		cmd := exec.CommandContext(ctx, bin,
+		argv := append([]string{
 			"--smtp", smtpAddr, "--listen", httpAddr,
 			"--database", filepath.Join(dir, fmt.Sprintf("mailpit-%d.db", attempt)),
-			"--disable-version-check", "--smtp-disable-rdns")
+			"--disable-version-check", "--smtp-disable-rdns"}, args...)
+		cmd := exec.CommandContext(ctx, bin, argv...)
 		cmd.Stdout, cmd.Stderr = &logs, &logs
 		if err := cmd.Start(); err != nil {
 			cancel()
