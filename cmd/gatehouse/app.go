@@ -21,6 +21,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/keys"
 	"github.com/gatehouse-dev/gatehouse/internal/mailer"
 	"github.com/gatehouse-dev/gatehouse/internal/monitor"
+	"github.com/gatehouse-dev/gatehouse/internal/passkey"
 	"github.com/gatehouse-dev/gatehouse/internal/password"
 	"github.com/gatehouse-dev/gatehouse/internal/policy"
 	"github.com/gatehouse-dev/gatehouse/internal/ratelimit"
@@ -43,6 +44,7 @@ type app struct {
 	ring     *keys.Ring
 	audit    *audit.Recorder
 	accounts *identity.Service
+	passkeys *passkey.Service // nil: passkeys off
 	families *token.Families
 	access   *token.Access
 	now      func() time.Time
@@ -222,6 +224,9 @@ func openApp(ctx context.Context, cfg *config.Config, log *slog.Logger, getenv f
 		Logger:           log,
 		Revocations:      a.revoked,
 	})
+	if err := a.openPasskeys(); err != nil {
+		return nil, err
+	}
 	if err := a.openEmail(getenv); err != nil {
 		return nil, err
 	}

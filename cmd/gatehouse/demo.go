@@ -37,6 +37,9 @@ tokens:
   audience: [gatehouse-demo]
 identity:
   default_plan: free
+  webauthn:           # passkeys for a browser or emulator on this machine
+    rp_id: localhost
+    rp_origins: [{{.PasskeyOrigin}}]
 plans:
   free: 100/h
   premium: 1000/h
@@ -174,6 +177,7 @@ func cmdDemo(ctx context.Context, e env, args []string) error {
 			"Issuer": issuer, "DB": filepath.Join(abs, "gatehouse.db"), "KEK": kekPath,
 			"HTTPS": *httpsAddr, "Admin": *adminAddr, "Cert": ca.CertFile, "Key": ca.KeyFile,
 			"Upstream": *upstreamAddr, "Protected": !*unprotected, "OpenAPI": specPath,
+			"PasskeyOrigin": demoPasskeyOrigin(*httpsAddr),
 		}); err != nil {
 			return err
 		}

@@ -120,6 +120,7 @@ func (a *app) serve(ctx context.Context, e env, onListen func(addr string)) erro
 		Revocations:          a.revoked,
 		Logger:               a.log,
 		Accounts:             a.accounts,
+		Passkeys:             a.passkeyAPI(),
 		Families:             a.families,
 		Access:               a.access,
 		Sessions:             a.db,

@@ -28,6 +28,13 @@ const (
 	SocialLoginFailed    = "social_login_failed"    // detail reason: provider_error, exchange_failed, id_token_invalid, unverified_email_conflict, ...
 	SocialIdentityLinked = "social_identity_linked" // a provider account joined an existing account (verified email)
 	SocialAccountCreated = "social_account_created" // a first sign-in through a provider created an account
+	// Passkeys (internal/passkey). Details carry credential ids (public
+	// values) and reasons, never a challenge or an assertion.
+	PasskeyRegistered       = "passkey_registered"
+	PasskeyRemoved          = "passkey_removed"
+	PasskeySignInSucceeded  = "passkey_signin_succeeded"
+	PasskeySignInFailed     = "passkey_signin_failed"
+	PasskeyCounterRegressed = "passkey_counter_regressed" // a sign counter did not grow: possibly a cloned authenticator
 	// Request and response protection (internal/protect through the gateway).
 	RequestBlocked  = "request_blocked"  // schema, mass assignment, JSON limits or WAF refused a request
 	RequestFlagged  = "request_flagged"  // a report-only check matched

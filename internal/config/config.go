@@ -205,8 +205,27 @@ type Identity struct {
 	RequireVerifiedEmail bool `yaml:"require_verified_email"`
 	// OIDC is social login through OpenID Connect providers (oidc.go).
 	OIDC OIDC `yaml:"oidc"`
+	// WebAuthn is the passkey relying party. Zero value (no rp_id): passkeys off.
+	WebAuthn WebAuthn `yaml:"webauthn"`
 	// Email is email verification and password reset.
 	Email IdentityEmail `yaml:"email"`
+}
+
+// WebAuthn configures passkeys (internal/passkey).
+type WebAuthn struct {
+	// RPID is the relying party id: a registrable domain (or "localhost") that
+	// the apps' associated domains / Digital Asset Links name. Empty: passkeys
+	// off and the /auth/v1/webauthn endpoints answer 404.
+	RPID string `yaml:"rp_id"`
+	// RPDisplayName is shown by the authenticator. Default "Gatehouse".
+	RPDisplayName string `yaml:"rp_display_name"`
+	// RPOrigins are the origins clientDataJSON may name: https://HOST[:PORT]
+	// with HOST the rp_id or a subdomain (http://localhost when rp_id is
+	// "localhost"), or android:apk-key-hash:HASH for a native Android app. At
+	// least one https origin when rp_id is set.
+	RPOrigins []string `yaml:"rp_origins"`
+	// Timeout is how long a ceremony (begin → finish) may take. Default 5m.
+	Timeout Duration `yaml:"timeout"`
 }
 
 // IdentityEmail configures the email verification and password reset mails.

@@ -81,6 +81,7 @@ func Default() Config {
 				Window:          Duration(15 * time.Minute),
 			},
 			DefaultPlan: "free",
+			WebAuthn:    WebAuthn{RPDisplayName: "Gatehouse", Timeout: Duration(5 * time.Minute)},
 			Email: IdentityEmail{
 				CodeTTL:        Duration(15 * time.Minute),
 				SendPerAddress: "3/h",

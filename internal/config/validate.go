@@ -542,6 +542,7 @@ func (v *validator) identity(c *Config) {
 		v.add("identity.default_plan", "%q is not one of the plans (%s)", clip(id.DefaultPlan), shortList(sortedKeys(c.Plans)))
 	}
 	v.names("identity.default_roles", id.DefaultRoles, roleRe, "role name")
+	v.webauthn(c)
 	v.identityEmail(c)
 }
 

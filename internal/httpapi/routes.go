@@ -28,6 +28,14 @@ func addRoutes(mux *http.ServeMux, d *Deps) {
 	r.handle("GET", "/auth/v1/user", authResponse(auth(handleUser(d, ew))))
 	r.handle("GET", "/auth/v1/oidc/{provider}/authorize", authResponse(handleOIDCAuthorize(d, ew)))
 	r.handle("GET", "/auth/v1/oidc/{provider}/callback", authResponse(handleOIDCCallback(d, ew)))
+	if d.Passkeys != nil { // passkeys off: these paths fall through to 404
+		r.handle("POST", "/auth/v1/webauthn/register/begin", authResponse(auth(handleWebAuthnRegisterBegin(d, ew))))
+		r.handle("POST", "/auth/v1/webauthn/register/finish", authResponse(auth(handleWebAuthnRegisterFinish(d, ew))))
+		r.handle("POST", "/auth/v1/webauthn/login/begin", authResponse(handleWebAuthnLoginBegin(d, ew)))
+		r.handle("POST", "/auth/v1/webauthn/login/finish", authResponse(handleWebAuthnLoginFinish(d, ew)))
+		r.handle("GET", "/auth/v1/webauthn/credentials", authResponse(auth(handleWebAuthnCredentials(d, ew))))
+		r.handle("DELETE", "/auth/v1/webauthn/credentials/{id}", authResponse(auth(handleWebAuthnDeleteCredential(d, ew))))
+	}
 	r.handle("POST", "/auth/v1/email/verify/send", authResponse(handleVerifySend(d, ew)))
 	r.handle("POST", "/auth/v1/email/verify", authResponse(handleVerify(d, ew)))
 	r.handle("POST", "/auth/v1/password/forgot", authResponse(handleForgot(d, ew)))

@@ -87,6 +87,8 @@ type Deps struct {
 	MFA SecondFactors
 	// Social, optional, runs sign-in through OIDC providers; nil → /auth/v1/oidc/* is 404.
 	Social SocialLogin
+	// Passkeys, optional, serves /auth/v1/webauthn/*; nil → passkeys off (404).
+	Passkeys Passkeys
 	// Email, optional, runs email verification and password reset; nil → those
 	// endpoints answer 503 "email not configured".
 	Email EmailFlows
