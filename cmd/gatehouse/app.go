@@ -20,6 +20,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/identity"
 	"github.com/gatehouse-dev/gatehouse/internal/keys"
 	"github.com/gatehouse-dev/gatehouse/internal/mailer"
+	"github.com/gatehouse-dev/gatehouse/internal/mfa"
 	"github.com/gatehouse-dev/gatehouse/internal/monitor"
 	"github.com/gatehouse-dev/gatehouse/internal/passkey"
 	"github.com/gatehouse-dev/gatehouse/internal/password"
@@ -45,6 +46,7 @@ type app struct {
 	audit    *audit.Recorder
 	accounts *identity.Service
 	passkeys *passkey.Service // nil: passkeys off
+	mfa      *mfa.Service
 	families *token.Families
 	access   *token.Access
 	now      func() time.Time
@@ -227,6 +229,12 @@ func openApp(ctx context.Context, cfg *config.Config, log *slog.Logger, getenv f
 	if err := a.openPasskeys(); err != nil {
 		return nil, err
 	}
+	mc := cfg.Identity.MFA
+	a.mfa = mfa.New(db, db, a.sealer, a.audit, mfa.Options{
+		Issuer: mc.TOTPIssuer, TokenTTL: mc.TokenTTL.D(), MaxAttempts: mc.MaxAttempts,
+		UserFailures: mc.UserFailures, Window: mc.Window.D(), Passkeys: db, Now: o.now, Logger: log,
+	})
+	a.factors = a.mfa
 	if err := a.openEmail(getenv); err != nil {
 		return nil, err
 	}

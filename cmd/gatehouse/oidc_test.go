@@ -162,7 +162,7 @@ func checkDiscovery(t *testing.T, s *liveApp, alg string) {
 	if !slices.Equal(doc.Algs, []string{alg}) {
 		t.Errorf("id_token_signing_alg_values_supported %v, want [%s]", doc.Algs, alg)
 	}
-	if !slices.Equal(doc.Grants, []string{"password", "refresh_token"}) || slices.Contains(doc.PKCE, "plain") {
+	if !slices.Equal(doc.Grants, []string{"password", "refresh_token", mfaGrantType}) || slices.Contains(doc.PKCE, "plain") {
 		t.Errorf("grants %v, PKCE %v", doc.Grants, doc.PKCE)
 	}
 

@@ -33,6 +33,15 @@ func (a *app) passkeyAPI() httpapi.Passkeys {
 	return a.passkeys
 }
 
+// passkeyAssertions is the passkey service as the MFA grant sees it; nil
+// when passkeys are off (the grant then refuses webauthn_assertion).
+func (a *app) passkeyAssertions() httpapi.MFAAssertions {
+	if a.passkeys == nil {
+		return nil
+	}
+	return a.passkeys
+}
+
 // demoPasskeyOrigin is the origin a browser on this machine has when it opens
 // the demo's HTTPS address as https://localhost:PORT.
 func demoPasskeyOrigin(httpsAddr string) string {

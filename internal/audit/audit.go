@@ -35,6 +35,15 @@ const (
 	PasskeySignInSucceeded  = "passkey_signin_succeeded"
 	PasskeySignInFailed     = "passkey_signin_failed"
 	PasskeyCounterRegressed = "passkey_counter_regressed" // a sign counter did not grow: possibly a cloned authenticator
+	// Second factors (internal/mfa). Details name the method, the step
+	// ("during") and a reason; never a code, secret or mfa_token.
+	MFAEnrolled              = "mfa_enrolled"  // a TOTP enrolment started (secret issued, not active yet)
+	MFAConfirmed             = "mfa_confirmed" // TOTP activated, recovery codes issued
+	MFADisabled              = "mfa_disabled"
+	RecoveryCodesRegenerated = "recovery_codes_regenerated"
+	RecoveryCodeUsed         = "recovery_code_used"
+	MFAFailed                = "mfa_failed" // wrong, replayed or expired factor, bad mfa_token, throttled
+	MFASucceeded             = "mfa_succeeded"
 	// Request and response protection (internal/protect through the gateway).
 	RequestBlocked  = "request_blocked"  // schema, mass assignment, JSON limits or WAF refused a request
 	RequestFlagged  = "request_flagged"  // a report-only check matched

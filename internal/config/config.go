@@ -207,6 +207,8 @@ type Identity struct {
 	OIDC OIDC `yaml:"oidc"`
 	// WebAuthn is the passkey relying party. Zero value (no rp_id): passkeys off.
 	WebAuthn WebAuthn `yaml:"webauthn"`
+	// MFA is the second step of sign-in: TOTP, recovery codes and the mfa_token.
+	MFA MFA `yaml:"mfa"`
 	// Email is email verification and password reset.
 	Email IdentityEmail `yaml:"email"`
 }
@@ -226,6 +228,23 @@ type WebAuthn struct {
 	RPOrigins []string `yaml:"rp_origins"`
 	// Timeout is how long a ceremony (begin → finish) may take. Default 5m.
 	Timeout Duration `yaml:"timeout"`
+}
+
+// MFA configures TOTP and the second step of sign-in.
+type MFA struct {
+	// TOTPIssuer names the service in authenticator apps (the otpauth issuer).
+	// Default "Gatehouse"; set it to the app's name. No colon.
+	TOTPIssuer string `yaml:"totp_issuer"`
+	// TokenTTL is how long an mfa_token is valid. Default 5m; 30s to 30m.
+	TokenTTL Duration `yaml:"token_ttl"`
+	// MaxAttempts is how many second factors one mfa_token may try. Default 5; 1 to 10.
+	MaxAttempts int `yaml:"max_attempts"`
+	// UserFailures failed second factors per user within Window refuse every
+	// further attempt (429) until the window ends, whatever the mfa_token.
+	// Default 10; 1 to 100.
+	UserFailures int `yaml:"user_failures"`
+	// Window is the counting window for UserFailures. Default 15m.
+	Window Duration `yaml:"window"`
 }
 
 // IdentityEmail configures the email verification and password reset mails.

@@ -82,6 +82,13 @@ func Default() Config {
 			},
 			DefaultPlan: "free",
 			WebAuthn:    WebAuthn{RPDisplayName: "Gatehouse", Timeout: Duration(5 * time.Minute)},
+			MFA: MFA{
+				TOTPIssuer:   "Gatehouse",
+				TokenTTL:     Duration(5 * time.Minute),
+				MaxAttempts:  5,
+				UserFailures: 10,
+				Window:       Duration(15 * time.Minute),
+			},
 			Email: IdentityEmail{
 				CodeTTL:        Duration(15 * time.Minute),
 				SendPerAddress: "3/h",

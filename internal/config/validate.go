@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Limits that Validate enforces. They are sanity bounds, not tuning advice.
@@ -532,6 +534,21 @@ func (v *validator) identity(c *Config) {
 	v.intRange("identity.lockout.account_failures", int64(lo.AccountFailures), 1, 1<<31-1)
 	v.intRange("identity.lockout.ip_failures", int64(lo.IPFailures), 1, 1<<31-1)
 	v.positive("identity.lockout.window", lo.Window)
+
+	mf := &id.MFA
+	switch {
+	case mf.TOTPIssuer == "":
+		v.add("identity.mfa.totp_issuer", "must not be empty")
+	case len(mf.TOTPIssuer) > 64 || strings.Contains(mf.TOTPIssuer, ":") || !utf8.ValidString(mf.TOTPIssuer) || strings.IndexFunc(mf.TOTPIssuer, unicode.IsControl) >= 0:
+		// A colon would split the otpauth label in authenticator apps.
+		v.add("identity.mfa.totp_issuer", "must be at most 64 bytes of UTF-8 without a colon or control characters")
+	}
+	if d := mf.TokenTTL.D(); d < 30*time.Second || d > 30*time.Minute {
+		v.add("identity.mfa.token_ttl", "must be between 30s and 30m (got %s)", d)
+	}
+	v.intRange("identity.mfa.max_attempts", int64(mf.MaxAttempts), 1, 10)
+	v.intRange("identity.mfa.user_failures", int64(mf.UserFailures), 1, 100)
+	v.positive("identity.mfa.window", mf.Window)
 
 	switch {
 	case id.DefaultPlan == "":

@@ -218,6 +218,16 @@ func TestValidate(t *testing.T) {
 		{"lockout account 0", func(c *Config) { c.Identity.Lockout.AccountFailures = 0 }, "identity.lockout.account_failures", "at least 1"},
 		{"lockout ip 0", func(c *Config) { c.Identity.Lockout.IPFailures = 0 }, "identity.lockout.ip_failures", "at least 1"},
 		{"lockout window 0", func(c *Config) { c.Identity.Lockout.Window = 0 }, "identity.lockout.window", "positive"},
+		// identity.mfa
+		{"mfa issuer empty", func(c *Config) { c.Identity.MFA.TOTPIssuer = "" }, "identity.mfa.totp_issuer", "must not be empty"},
+		{"mfa issuer colon", func(c *Config) { c.Identity.MFA.TOTPIssuer = "Notes:App" }, "identity.mfa.totp_issuer", "without a colon"},
+		{"mfa issuer control", func(c *Config) { c.Identity.MFA.TOTPIssuer = "Notes\nApp" }, "identity.mfa.totp_issuer", "control characters"},
+		{"mfa token ttl short", func(c *Config) { c.Identity.MFA.TokenTTL = Duration(time.Second) }, "identity.mfa.token_ttl", "between 30s and 30m"},
+		{"mfa token ttl long", func(c *Config) { c.Identity.MFA.TokenTTL = Duration(time.Hour) }, "identity.mfa.token_ttl", "between 30s and 30m"},
+		{"mfa attempts 0", func(c *Config) { c.Identity.MFA.MaxAttempts = 0 }, "identity.mfa.max_attempts", "at least 1"},
+		{"mfa attempts 11", func(c *Config) { c.Identity.MFA.MaxAttempts = 11 }, "identity.mfa.max_attempts", "at most 10"},
+		{"mfa user failures 0", func(c *Config) { c.Identity.MFA.UserFailures = 0 }, "identity.mfa.user_failures", "at least 1"},
+		{"mfa window 0", func(c *Config) { c.Identity.MFA.Window = 0 }, "identity.mfa.window", "positive"},
 
 		// identity plans and roles
 		{"default plan without plans", func(c *Config) { c.Plans, c.Identity.DefaultPlan = nil, "anything" }, "", ""},

@@ -11,6 +11,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/problem"
 
 	"github.com/gatehouse-dev/gatehouse/internal/identity"
+	"github.com/gatehouse-dev/gatehouse/internal/mfa"
 	"github.com/gatehouse-dev/gatehouse/internal/password"
 	"github.com/gatehouse-dev/gatehouse/internal/reqctx"
 	"github.com/gatehouse-dev/gatehouse/internal/token"
@@ -80,6 +81,14 @@ func toProblem(err error) *Problem {
 		return newProblem(http.StatusForbidden, "signup-disabled", "Sign-up disabled", "accounts are created by an administrator")
 	case errors.Is(err, identity.ErrNotFound):
 		return newProblem(http.StatusNotFound, "not-found", "Not found", "")
+	case errors.Is(err, mfa.ErrInvalidCode):
+		return newProblem(http.StatusBadRequest, "invalid-code", "Invalid code", "the code is wrong, expired or already used")
+	case errors.Is(err, mfa.ErrAlreadyEnrolled):
+		return newProblem(http.StatusConflict, "mfa-enabled", "MFA already enabled", "TOTP is already enabled; disable it first")
+	case errors.Is(err, mfa.ErrNoEnrolment):
+		return newProblem(http.StatusConflict, "no-enrolment", "No enrolment pending", "start with POST /auth/v1/mfa/totp, then confirm soon after")
+	case errors.Is(err, mfa.ErrNotEnrolled):
+		return newProblem(http.StatusConflict, "mfa-not-enabled", "MFA not enabled", "TOTP is not enabled")
 	case errors.Is(err, password.ErrBusy):
 		p := newProblem(http.StatusServiceUnavailable, "busy", "Busy", "too many sign-ins at once; retry shortly")
 		p.RetryAfter = time.Second
@@ -141,6 +150,12 @@ func (ew errorWriter) tokenError(w http.ResponseWriter, r *http.Request, err err
 		ew.oauth(w, r, oauthErr(http.StatusBadRequest, "invalid_grant", "invalid email or password"))
 	case errors.Is(err, identity.ErrLocked):
 		ew.oauth(w, r, oauthErr(http.StatusBadRequest, "invalid_grant", "the account is locked"))
+	case errors.Is(err, mfa.ErrInvalidCode):
+		ew.oauth(w, r, oauthErr(http.StatusBadRequest, "invalid_grant", "the second factor is wrong, expired or already used"))
+	case errors.Is(err, mfa.ErrInvalidToken):
+		ew.oauth(w, r, oauthErr(http.StatusBadRequest, "invalid_grant", "the mfa_token is invalid, expired or used up; sign in again"))
+	case errors.Is(err, mfa.ErrProof):
+		ew.oauth(w, r, oauthErr(http.StatusBadRequest, "invalid_request", "exactly one of otp, recovery_code or webauthn_assertion is required"))
 	case errors.Is(err, token.ErrInvalidGrant), errors.Is(err, token.ErrReused):
 		ew.oauth(w, r, oauthErr(http.StatusBadRequest, "invalid_grant", "the refresh token is invalid, expired or revoked"))
 	case errors.Is(err, password.ErrBusy):

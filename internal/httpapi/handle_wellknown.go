@@ -61,6 +61,9 @@ func handleDiscovery(d *Deps) http.Handler {
 		"code_challenge_methods_supported":           []string{"S256"},
 		"scopes_supported":                           []string{d.Scope},
 	}
+	if d.MFA != nil {
+		doc["grant_types_supported"] = append(doc["grant_types_supported"].([]string), mfaGrantType)
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "public, max-age=300")
 		writeJSON(w, http.StatusOK, "application/json", doc)

@@ -36,6 +36,13 @@ func addRoutes(mux *http.ServeMux, d *Deps) {
 		r.handle("GET", "/auth/v1/webauthn/credentials", authResponse(auth(handleWebAuthnCredentials(d, ew))))
 		r.handle("DELETE", "/auth/v1/webauthn/credentials/{id}", authResponse(auth(handleWebAuthnDeleteCredential(d, ew))))
 	}
+	if d.MFAFactors != nil {
+		r.handle("GET", "/auth/v1/mfa", authResponse(auth(handleMFAStatus(d, ew))))
+		r.handle("POST", "/auth/v1/mfa/totp", authResponse(auth(handleTOTPEnrol(d, ew))))
+		r.handle("DELETE", "/auth/v1/mfa/totp", authResponse(auth(handleTOTPDisable(d, ew))))
+		r.handle("POST", "/auth/v1/mfa/totp/confirm", authResponse(auth(handleTOTPConfirm(d, ew))))
+		r.handle("POST", "/auth/v1/mfa/recovery-codes", authResponse(auth(handleRecoveryCodes(d, ew))))
+	}
 	r.handle("POST", "/auth/v1/email/verify/send", authResponse(handleVerifySend(d, ew)))
 	r.handle("POST", "/auth/v1/email/verify", authResponse(handleVerify(d, ew)))
 	r.handle("POST", "/auth/v1/password/forgot", authResponse(handleForgot(d, ew)))

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/identity"
+	"github.com/gatehouse-dev/gatehouse/internal/mfa"
 	"github.com/gatehouse-dev/gatehouse/internal/reqctx"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 	"github.com/gatehouse-dev/gatehouse/internal/token"
@@ -51,6 +52,24 @@ type SecondFactors interface {
 	Methods(ctx context.Context, userID string) ([]string, error)
 	// Challenge issues an mfa_token for a user who passed the factors in amr.
 	Challenge(ctx context.Context, userID string, amr []string, m identity.Meta) (mfaToken string, ttl time.Duration, err error)
+	// Redeem completes the second step (grant_type urn:gatehouse:grant-type:mfa):
+	// it counts an attempt against the mfa_token, checks the factor and uses the
+	// token up; the amr returned holds the first factors, the second and "mfa".
+	Redeem(ctx context.Context, mfaToken string, p mfa.Proof, m identity.Meta) (*mfa.Redeemed, error)
+}
+
+// MFAFactors lets a signed-in user manage TOTP and recovery codes (internal/mfa).
+type MFAFactors interface {
+	Status(ctx context.Context, userID string) (mfa.Status, error)
+	EnrolTOTP(ctx context.Context, userID, account string, m identity.Meta) (*mfa.Enrolment, error)
+	ConfirmTOTP(ctx context.Context, userID, code string, m identity.Meta) ([]string, error)
+	DisableTOTP(ctx context.Context, userID string, p mfa.Proof, m identity.Meta) error
+	RegenerateRecoveryCodes(ctx context.Context, userID, code string, m identity.Meta) ([]string, error)
+}
+
+// MFAAssertions verifies a passkey assertion as the second step of sign-in (internal/passkey).
+type MFAAssertions interface {
+	VerifyMFAAssertion(ctx context.Context, userID string, assertion []byte, m identity.Meta) error
 }
 
 // EmailFlows are email verification and password reset (identity.EmailFlows).
@@ -89,6 +108,10 @@ type Deps struct {
 	Social SocialLogin
 	// Passkeys, optional, serves /auth/v1/webauthn/*; nil → passkeys off (404).
 	Passkeys Passkeys
+	// MFAFactors, optional, serves /auth/v1/mfa/* (TOTP and recovery codes); nil → 404.
+	MFAFactors MFAFactors
+	// MFAAssertions, optional, accepts webauthn_assertion in the MFA grant; nil → 400.
+	MFAAssertions MFAAssertions
 	// Email, optional, runs email verification and password reset; nil → those
 	// endpoints answer 503 "email not configured".
 	Email EmailFlows

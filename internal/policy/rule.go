@@ -231,18 +231,33 @@ func hasAllScopes(scope string, want []string) bool {
 	return true
 }
 
-// HasSecondFactor reports whether amr (RFC 8176 values) shows more than a
-// password: a one-time code, a hardware or software key, WebAuthn or a passkey,
-// an SMS code, or a generic "mfa". "pwd" alone, or knowledge-based methods, are
-// one factor however many there are.
+// HasSecondFactor reports whether amr (RFC 8176 values) shows at least two
+// factors: an explicit "mfa", or methods from two different kinds — something
+// known (pwd, pin, kba), something held (otp, hwk, swk, sms, tel, sc, and the
+// informal webauthn and passkey) or something the user is (fpt, face, iris,
+// retina, vbm). A passkey used without user verification ("hwk" alone) is one
+// factor, as is a password however often it appears.
 func HasSecondFactor(amr []string) bool {
+	var known, held, is bool
 	for _, m := range amr {
 		switch m {
-		case "otp", "hwk", "swk", "webauthn", "passkey", "mfa", "sms":
+		case "mfa":
 			return true
+		case "pwd", "pin", "kba":
+			known = true
+		case "otp", "hwk", "swk", "sms", "tel", "sc", "webauthn", "passkey":
+			held = true
+		case "fpt", "face", "iris", "retina", "vbm":
+			is = true
 		}
 	}
-	return false
+	n := 0
+	for _, b := range []bool{known, held, is} {
+		if b {
+			n++
+		}
+	}
+	return n >= 2
 }
 
 // fresh reports whether the sign-in at authTime (Unix seconds) is at most
