@@ -109,7 +109,12 @@ func (a *app) serve(ctx context.Context, e env, onListen func(addr string)) erro
 		return err
 	}
 	defer gw.Close()
+	soc, err := a.openSocial(e.getenv)
+	if err != nil {
+		return err
+	}
 	handler := httpapi.NewServer(httpapi.Deps{
+		Social:               socialLogin(soc),
 		Fallback:             gw,
 		Edge:                 gw.Edge,
 		Revocations:          a.revoked,
@@ -195,6 +200,9 @@ func (a *app) serve(ctx context.Context, e env, onListen func(addr string)) erro
 	wg.Go(func() { a.revoked.Run(bg) })
 	wg.Go(func() { a.runMonitor(bg) })
 	wg.Go(func() { a.memLimit.Run(bg) })
+	if soc != nil {
+		wg.Go(func() { soc.Run(bg) })
+	}
 	if a.mailer != nil {
 		wg.Go(func() { a.mailer.Run(bg) })
 	}

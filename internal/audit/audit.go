@@ -22,6 +22,12 @@ const (
 	SessionRevoked     = "session_revoked"
 	KeyRotated         = "key_rotated"
 	RolesChanged       = "roles_changed"
+	// Social login (internal/social). Details name the provider and, on
+	// failure, a reason; never a code, token, state or email address.
+	SocialLoginSucceeded = "social_login_succeeded" // the provider vouched; a Gatehouse code went to the app
+	SocialLoginFailed    = "social_login_failed"    // detail reason: provider_error, exchange_failed, id_token_invalid, unverified_email_conflict, ...
+	SocialIdentityLinked = "social_identity_linked" // a provider account joined an existing account (verified email)
+	SocialAccountCreated = "social_account_created" // a first sign-in through a provider created an account
 	// Passkeys (internal/passkey). Details carry credential ids (public
 	// values) and reasons, never a challenge or an assertion.
 	PasskeyRegistered       = "passkey_registered"

@@ -203,6 +203,8 @@ type Identity struct {
 	// RequireVerifiedEmail blocks token issuance until the email is verified.
 	// It needs smtp.host (nobody could verify otherwise).
 	RequireVerifiedEmail bool `yaml:"require_verified_email"`
+	// OIDC is social login through OpenID Connect providers (oidc.go).
+	OIDC OIDC `yaml:"oidc"`
 	// WebAuthn is the passkey relying party. Zero value (no rp_id): passkeys off.
 	WebAuthn WebAuthn `yaml:"webauthn"`
 	// MFA is the second step of sign-in: TOTP, recovery codes and the mfa_token.

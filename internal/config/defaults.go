@@ -137,6 +137,7 @@ func (c *Config) ApplyDefaults() {
 	if c.Identity.Password.MaxConcurrentHashes == 0 {
 		c.Identity.Password.MaxConcurrentHashes = runtime.NumCPU()
 	}
+	c.Identity.OIDC.applyDefaults()
 	if c.Audit.Log == nil {
 		c.Audit.Log = ptr(true)
 	}

@@ -99,6 +99,7 @@ func (c *Config) clone() Config {
 	r.Tokens.Audience = slices.Clone(c.Tokens.Audience)
 	r.Identity.DefaultRoles = slices.Clone(c.Identity.DefaultRoles)
 	r.Identity.Password.Blocklist = clonePtr(c.Identity.Password.Blocklist)
+	r.Identity.OIDC = c.Identity.OIDC.clone()
 	r.Audit.Log = clonePtr(c.Audit.Log)
 	r.Audit.Store = clonePtr(c.Audit.Store)
 	r.Plans = maps.Clone(c.Plans)

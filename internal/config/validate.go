@@ -75,6 +75,7 @@ func (c *Config) Validate() []Problem {
 	v.tokens(c)
 	v.keys(c)
 	v.identity(c)
+	v.oidc(c)
 	v.audit(c)
 	v.log(c)
 	v.services(c)

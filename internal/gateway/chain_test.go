@@ -473,6 +473,9 @@ func TestAuthClass(t *testing.T) {
 		{"POST", "/auth/v2/token", ""},
 		{"POST", "/v1/notes", ""},
 		{"POST", "", ""},
+		{"GET", "/auth/v1/oidc/google/authorize", "token"},
+		{"GET", "/auth/v1/oidc/google/callback", ""},
+		{"POST", "/auth/v1/oidc/google/authorize", ""},
 	} {
 		if got := authClass(tc.method, tc.path); got != tc.want {
 			t.Errorf("authClass(%s %q) = %q, want %q", tc.method, tc.path, got, tc.want)

@@ -52,6 +52,11 @@ func compileEdge(c config.Limits) (edgeLimits, error) {
 
 // authClass names the identity endpoint class of a path, or "".
 func authClass(method, path string) string {
+	// Each social sign-in start writes a pending-state row: it shares the
+	// token endpoint's per-IP budget so it cannot be used to fill the store.
+	if method == http.MethodGet && strings.HasPrefix(path, "/auth/v1/oidc/") && strings.HasSuffix(path, "/authorize") {
+		return "token"
+	}
 	if method != http.MethodPost {
 		return ""
 	}

@@ -50,12 +50,14 @@ func handleToken(d *Deps, ew errorWriter) http.Handler {
 			resp, err = passwordGrant(r.Context(), d, v.Get("username"), v.Get("password"), meta(r))
 		case "refresh_token":
 			resp, err = refreshGrant(r.Context(), d, v.Get("refresh_token"), meta(r))
+		case "authorization_code":
+			resp, err = codeGrant(r.Context(), d, v, meta(r))
 		case mfaGrantType:
 			resp, err = mfaGrant(r.Context(), d, v, meta(r))
 		case "":
 			err = oauthErr(http.StatusBadRequest, "invalid_request", "grant_type is required")
 		default:
-			err = oauthErr(http.StatusBadRequest, "unsupported_grant_type", "supported: password, refresh_token, "+mfaGrantType)
+			err = oauthErr(http.StatusBadRequest, "unsupported_grant_type", "supported: password, refresh_token, authorization_code, "+mfaGrantType)
 		}
 		if err != nil {
 			ew.tokenError(w, r, err)

@@ -26,6 +26,8 @@ func addRoutes(mux *http.ServeMux, d *Deps) {
 	r.handle("GET", "/auth/v1/sessions", authResponse(auth(handleSessions(d, ew))))
 	r.handle("DELETE", "/auth/v1/sessions/{id}", authResponse(auth(handleDeleteSession(d, ew))))
 	r.handle("GET", "/auth/v1/user", authResponse(auth(handleUser(d, ew))))
+	r.handle("GET", "/auth/v1/oidc/{provider}/authorize", authResponse(handleOIDCAuthorize(d, ew)))
+	r.handle("GET", "/auth/v1/oidc/{provider}/callback", authResponse(handleOIDCCallback(d, ew)))
 	if d.Passkeys != nil { // passkeys off: these paths fall through to 404
 		r.handle("POST", "/auth/v1/webauthn/register/begin", authResponse(auth(handleWebAuthnRegisterBegin(d, ew))))
 		r.handle("POST", "/auth/v1/webauthn/register/finish", authResponse(auth(handleWebAuthnRegisterFinish(d, ew))))

@@ -104,6 +104,8 @@ type Deps struct {
 	Audit    Recorder
 	// MFA, optional, adds the second step to sign-in; nil → no MFA.
 	MFA SecondFactors
+	// Social, optional, runs sign-in through OIDC providers; nil → /auth/v1/oidc/* is 404.
+	Social SocialLogin
 	// Passkeys, optional, serves /auth/v1/webauthn/*; nil → passkeys off (404).
 	Passkeys Passkeys
 	// MFAFactors, optional, serves /auth/v1/mfa/* (TOTP and recovery codes); nil → 404.

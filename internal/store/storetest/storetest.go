@@ -76,6 +76,7 @@ func Run(t *testing.T, open func(t *testing.T) *store.DB) {
 		{"SecretCounter", testSecretCounter},
 		{"WebAuthnCredentials", testWebAuthnCredentials},
 		{"Identities", testIdentities},
+		{"CreateUserWithIdentity", testCreateUserWithIdentity},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
