@@ -9,7 +9,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"slices"
-	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -236,33 +235,7 @@ var mfaTables = []string{"users", "sessions", "refresh_tokens", "user_secrets", 
 
 func mfaSnapshot(t testing.TB, v *dbView) map[string][]string {
 	t.Helper()
-	snap := map[string][]string{}
-	for _, tbl := range mfaTables {
-		rows, err := v.db.Query("SELECT * FROM " + tbl)
-		if err != nil {
-			t.Fatalf("snapshot %s: %v", tbl, err)
-		}
-		cols, _ := rows.Columns()
-		var out []string
-		for rows.Next() {
-			vals := make([]any, len(cols))
-			ptrs := make([]any, len(cols))
-			for i := range vals {
-				ptrs[i] = &vals[i]
-			}
-			if err := rows.Scan(ptrs...); err != nil {
-				t.Fatal(err)
-			}
-			out = append(out, fmt.Sprintf("%q", vals))
-		}
-		if err := rows.Err(); err != nil {
-			t.Fatal(err)
-		}
-		rows.Close()
-		sort.Strings(out)
-		snap[tbl] = out
-	}
-	return snap
+	return v.snapshot(t, mfaTables...)
 }
 
 // unchanged fails if any table outside allowed differs between the snapshots.
