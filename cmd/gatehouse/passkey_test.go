@@ -402,3 +402,39 @@ func TestPasskeysOff(t *testing.T) {
 		wantStatus(t, do(t, s.c, "POST", s.issuer+p, "", ""), http.StatusNotFound)
 	}
 }
+
+// TestPasskeyAsSecondFactor: a user with a password and a passkey signs in
+// with the password, gets mfa_required listing webauthn, runs the assertion
+// ceremony for the mfa_token and redeems it at the token endpoint's MFA
+// grant; the token's amr shows both factors, and the assertion works once.
+func TestPasskeyAsSecondFactor(t *testing.T) {
+	la := startLiveApp(t, pkConfig, liveOptions{})
+	e := &pkEnv{t: t, la: la, db: openDBView(t, la.db)}
+	ann, _ := e.signup("ann@example.com")
+	a := passkeytest.New(pkRPID, pkOrigin)
+	cred := e.register(a, ann, "Pixel 9")
+
+	tokenURL := la.issuer + "/auth/v1/token"
+	r := do(t, la.c, "POST", tokenURL, formType, form("grant_type", "password", "username", "ann@example.com", "password", "correct horse battery staple 1"))
+	wantStatus(t, r, http.StatusBadRequest)
+	m := r.json(t)
+	if m["error"] != "mfa_required" || !slices.Contains(toStrings(m["mfa_methods"]), "webauthn") {
+		t.Fatalf("password grant: %s", r.body)
+	}
+	mfaTok := m["mfa_token"].(string)
+
+	r = e.post("/auth/v1/webauthn/login/begin", "", `{"mfa_token":"`+mfaTok+`"}`)
+	wantStatus(t, r, http.StatusOK)
+	assertion, err := a.Assert(cred, r.body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	grant := form("grant_type", "urn:gatehouse:grant-type:mfa", "mfa_token", mfaTok, "webauthn_assertion", string(assertion))
+	r = do(t, la.c, "POST", tokenURL, formType, grant)
+	wantStatus(t, r, http.StatusOK)
+	if amr := jwtAMR(t, r.str(t, "access_token")); !slices.Contains(amr, "pwd") || !slices.Contains(amr, "hwk") || !slices.Contains(amr, "mfa") {
+		t.Fatalf("amr %v", amr)
+	}
+	// The same assertion (and the spent mfa_token) cannot be used again.
+	wantStatus(t, do(t, la.c, "POST", tokenURL, formType, grant), http.StatusBadRequest)
+}

@@ -105,6 +105,12 @@ func finishLogin(ctx context.Context, d *Deps, u *store.User, amr []string, m id
 		if err != nil {
 			return nil, err
 		}
+		// The factor just used cannot be the second one too: a passkey sign-in
+		// without user verification asks for a TOTP code if there is one, and
+		// otherwise stays a one-factor sign-in (its amr passes no mfa route).
+		if slices.Contains(amr, "hwk") {
+			methods = slices.DeleteFunc(slices.Clone(methods), func(x string) bool { return x == "webauthn" })
+		}
 		if len(methods) > 0 {
 			tok, ttl, err := d.MFA.Challenge(ctx, u.ID, amr, m)
 			if err != nil {
