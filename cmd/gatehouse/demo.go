@@ -33,6 +33,9 @@ server:
     key_file: {{.Key}}
 admin:
   listen: {{.Admin}}
+  # Demo only: the generated admin may use the dashboard without a second
+  # factor. The default (true) requires one; enrol TOTP via /auth/v1/mfa/totp.
+  require_mfa: false
 tokens:
   audience: [gatehouse-demo]
 identity:
