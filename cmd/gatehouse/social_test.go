@@ -342,6 +342,29 @@ func TestSocialLogin(t *testing.T) {
 		wantStatus(t, s.refresh(t, squatter), http.StatusBadRequest)
 	})
 
+	t.Run("a second factor is still asked for", func(t *testing.T) {
+		// Social sign-in is one factor ("fed"): an account with TOTP gets
+		// mfa_required from the token endpoint, like after a password.
+		f := s.signIn(t, &mockoidc.MockUser{Subject: "sub-frank", Email: "frank@example.com", EmailVerified: true}, appRedirect)
+		r := s.redeem(t, f.app.Query().Get("code"), appRedirect, f.verifier)
+		wantStatus(t, r, http.StatusOK)
+		access := r.str(t, "access_token")
+		r = do(t, s.c, "POST", s.issuer+"/auth/v1/mfa/totp", "", "", "Authorization", "Bearer "+access)
+		wantStatus(t, r, http.StatusOK)
+		secret := r.str(t, "secret")
+		r = do(t, s.c, "POST", s.issuer+"/auth/v1/mfa/totp/confirm", jsonType, jsonBody("code", totpCode(t, secret, s.clk.Now())), "Authorization", "Bearer "+access)
+		wantStatus(t, r, http.StatusOK)
+
+		f = s.signIn(t, &mockoidc.MockUser{Subject: "sub-frank", Email: "frank@example.com", EmailVerified: true}, appRedirect)
+		m := wantMFARequired(t, s.redeem(t, f.app.Query().Get("code"), appRedirect, f.verifier))
+		s.clk.Advance(30 * time.Second) // the next TOTP step: the confirmation's code is spent
+		r = mfaGrant(t, s.server, "mfa_token", m["mfa_token"].(string), "otp", totpCode(t, secret, s.clk.Now()))
+		wantStatus(t, r, http.StatusOK)
+		if got := amr(t, r.str(t, "access_token")); !slices.Contains(got, "fed") || !slices.Contains(got, "otp") {
+			t.Fatalf("amr %v, want fed and otp", got)
+		}
+	})
+
 	t.Run("unverified provider email cannot take over an account", func(t *testing.T) {
 		wantStatus(t, s.signup(t, "bob@example.com", pw), http.StatusCreated)
 		before := s.counts(t)
