@@ -9,7 +9,7 @@ import (
 )
 
 // OIDC is social login: sign-in through OpenID Connect providers for native
-// apps (RFC 8252). See docs/identity-social.md.
+// apps (RFC 8252). See docs/identity.md ("Social login").
 type OIDC struct {
 	// Providers are the providers an app may send its users to. None: social
 	// login is off and /auth/v1/oidc/* answers 404.
