@@ -424,6 +424,9 @@ type Route struct {
 	Scopes []string `yaml:"scopes"`
 	// MFA "required" admits only tokens whose amr holds a second factor.
 	MFA string `yaml:"mfa"`
+	// MFAMaxAge, with mfa: required, also requires the sign-in (the token's
+	// auth_time) to be at most this old: step-up for sensitive routes. 0: any age.
+	MFAMaxAge Duration `yaml:"mfa_max_age"`
 	// Allow is a CEL rule on the request; ResponseAllow a CEL rule on the upstream's
 	// JSON response (failing it returns 404).
 	Allow         string `yaml:"allow"`

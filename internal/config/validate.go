@@ -869,6 +869,16 @@ func (v *validator) routes(c *Config) {
 		if r.MFA != "" && r.MFA != "required" {
 			v.add(p+".mfa", "must be \"required\" or left out (got %q)", clip(r.MFA))
 		}
+		switch {
+		case r.MFAMaxAge < 0:
+			v.add(p+".mfa_max_age", "must not be negative")
+		case r.MFAMaxAge > 0 && r.MFA != "required":
+			v.add(p+".mfa_max_age", "needs mfa: required")
+		case r.MFAMaxAge > 0 && r.MFAMaxAge.D() < time.Minute:
+			v.add(p+".mfa_max_age", "must be at least 1m (got %s)", r.MFAMaxAge.D())
+		case r.MFAMaxAge.D() > 30*24*time.Hour:
+			v.add(p+".mfa_max_age", "must be at most 30d (got %s)", r.MFAMaxAge.D())
+		}
 		if r.MaxBodyBytes < 0 {
 			v.add(p+".max_body_bytes", "must not be negative (0 means server.max_body_bytes)")
 		} else if r.MaxBodyBytes > maxBodyBytes {

@@ -532,6 +532,16 @@ func TestCompileRoute(t *testing.T) {
 	checkDecision(t, r.Decide(context.Background(), in), true, 0, "")
 	checkDecision(t, r.DecideResponse(context.Background(), in, 200, map[string]any{"owner_id": "u2"}), false, 404, ReasonRuleDenied)
 
+	stepUp, err := env.CompileRoute(config.Route{Path: "/v1/pay", Upstream: "api", MFA: "required", MFAMaxAge: config.Duration(10 * time.Minute)})
+	if err != nil || stepUp.MFAMaxAge != 10*time.Minute {
+		t.Fatalf("step-up rule = %+v, %v", stepUp, err)
+	}
+	now := time.Now()
+	fresh := &Input{Now: now, Claims: claims(withAMR("pwd", "otp", "mfa"), withAuthTime(now.Add(-5*time.Minute)))}
+	checkDecision(t, stepUp.Decide(context.Background(), fresh), true, 0, "")
+	stale := &Input{Now: now, Claims: claims(withAMR("pwd", "otp", "mfa"), withAuthTime(now.Add(-11*time.Minute)))}
+	checkDecision(t, stepUp.Decide(context.Background(), stale), false, 403, ReasonMFAStale)
+
 	pub, err := env.CompileRoute(config.Route{Access: config.AccessPublic})
 	if err != nil || pub.Access != Public || pub.Allow != nil || pub.ResponseAllow != nil {
 		t.Fatalf("public route: %+v, %v", pub, err)

@@ -75,6 +75,7 @@ func (e *Env) CompileRoute(r config.Route) (*Rule, error) {
 	case "":
 	case "required":
 		rule.MFA = true
+		rule.MFAMaxAge = r.MFAMaxAge.D()
 	default:
 		return nil, fmt.Errorf("policy: compile route: %w: unknown mfa %q", ErrInvalidRule, r.MFA)
 	}
