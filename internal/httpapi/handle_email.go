@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"net/http"
 
@@ -61,20 +62,26 @@ func handleVerifySend(d *Deps, ew errorWriter) http.Handler {
 			signedIn.ServeHTTP(w, r)
 			return
 		}
-		var req emailRequest
-		if err := decodeJSON(r, &req); err != nil {
-			ew.problem(w, r, err)
-			return
-		}
-		if !emailField(w, r, ew, req.Email) {
-			return
-		}
-		if err := d.Email.SendVerification(r.Context(), req.Email, meta(r)); err != nil {
-			ew.problem(w, r, err)
-			return
-		}
-		writeJSON(w, http.StatusAccepted, "application/json", verifySentBody)
+		mailToAddress(w, r, ew, d.Email.SendVerification, verifySentBody)
 	})
+}
+
+// mailToAddress serves the signed-out "mail me" requests: {email} in, always
+// 202 with body out, whether or not the address has an account.
+func mailToAddress(w http.ResponseWriter, r *http.Request, ew errorWriter, send func(ctx context.Context, email string, m identity.Meta) error, body any) {
+	var req emailRequest
+	if err := decodeJSON(r, &req); err != nil {
+		ew.problem(w, r, err)
+		return
+	}
+	if !emailField(w, r, ew, req.Email) {
+		return
+	}
+	if err := send(r.Context(), req.Email, meta(r)); err != nil {
+		ew.problem(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, "application/json", body)
 }
 
 // handleForgot mails a password-reset link and code.
@@ -84,19 +91,7 @@ func handleForgot(d *Deps, ew errorWriter) http.Handler {
 			ew.problem(w, r, emailNotConfigured())
 			return
 		}
-		var req emailRequest
-		if err := decodeJSON(r, &req); err != nil {
-			ew.problem(w, r, err)
-			return
-		}
-		if !emailField(w, r, ew, req.Email) {
-			return
-		}
-		if err := d.Email.ForgotPassword(r.Context(), req.Email, meta(r)); err != nil {
-			ew.problem(w, r, err)
-			return
-		}
-		writeJSON(w, http.StatusAccepted, "application/json", resetSentBody)
+		mailToAddress(w, r, ew, d.Email.ForgotPassword, resetSentBody)
 	})
 }
 

@@ -170,6 +170,12 @@ func (q codeRequest) check() error {
 // handleTOTPConfirm activates TOTP with a code from the app and returns the
 // recovery codes, shown this once.
 func handleTOTPConfirm(d *Deps, ew errorWriter) http.Handler {
+	return codeForRecoveryCodes(ew, d.MFAFactors.ConfirmTOTP)
+}
+
+// codeForRecoveryCodes serves the endpoints that take a TOTP code and answer
+// with a fresh set of recovery codes (confirmation and regeneration).
+func codeForRecoveryCodes(ew errorWriter, issue func(ctx context.Context, userID, code string, m identity.Meta) ([]string, error)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var req codeRequest
 		if err := decodeJSON(r, &req); err != nil {
@@ -181,7 +187,7 @@ func handleTOTPConfirm(d *Deps, ew errorWriter) http.Handler {
 			return
 		}
 		c := reqctx.From(r.Context()).Claims
-		codes, err := d.MFAFactors.ConfirmTOTP(r.Context(), c.Subject, req.Code, meta(r))
+		codes, err := issue(r.Context(), c.Subject, req.Code, meta(r))
 		if err != nil {
 			ew.problem(w, r, err)
 			return
@@ -236,22 +242,5 @@ func handleTOTPDisable(d *Deps, ew errorWriter) http.Handler {
 
 // handleRecoveryCodes replaces every recovery code after a fresh TOTP code.
 func handleRecoveryCodes(d *Deps, ew errorWriter) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var req codeRequest
-		if err := decodeJSON(r, &req); err != nil {
-			ew.problem(w, r, err)
-			return
-		}
-		if err := req.check(); err != nil {
-			ew.problem(w, r, err)
-			return
-		}
-		c := reqctx.From(r.Context()).Claims
-		codes, err := d.MFAFactors.RegenerateRecoveryCodes(r.Context(), c.Subject, req.Code, meta(r))
-		if err != nil {
-			ew.problem(w, r, err)
-			return
-		}
-		writeJSON(w, http.StatusOK, "application/json", map[string][]string{"recovery_codes": codes})
-	})
+	return codeForRecoveryCodes(ew, d.MFAFactors.RegenerateRecoveryCodes)
 }
